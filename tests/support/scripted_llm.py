@@ -1,0 +1,323 @@
+"""A scripted OpenAI-compatible LLM server on loopback, for tests (memory, agents, tools).
+
+The one fake in caramba's test suite: everything else (LiteLLM, Graphiti, ADK, MCP) runs
+for real and reaches this server over HTTP, exactly as it would reach a vLLM or OpenAI
+endpoint. Point LiteLLM at it with ``model="openai/scripted"`` and
+``api_base=server.base_url``.
+
+Usage::
+
+    from caramba.tests.support.scripted_llm import ScriptedLLM, scripted_llm  # noqa: F401
+
+    def test_x(scripted_llm: ScriptedLLM):
+        # 1. assistant turns, replayed in order (text and/or tool calls)
+        scripted_llm.add_turn("Let me look that up.",
+                              tool_calls=[{"name": "search", "arguments": {"q": "rope"}}])
+        scripted_llm.add_turn("RoPE theta 500k helped.")
+        # 2. structured output: persistent rules chosen by a matcher on the request
+        scripted_llm.on_json({"entities": []}, schema="ExtractedEntities")
+        scripted_llm.on_json(lambda req: {...}, prompt_contains="summarize")
+        ...
+        assert scripted_llm.schema_names() == [...]          # what was asked, in order
+
+How a chat request is answered, first match wins:
+
+1. a JSON rule (``on_json``) whose matchers all hold: ``schema`` equals the
+   ``response_format.json_schema.name``; ``prompt_contains`` is a substring of the joined
+   message contents; ``when(request_body)`` returns true. The reply is the rule's dict,
+   or the rule's callable applied to a :class:`ChatRequest` view of the request.
+2. the next queued turn (``add_turn``), optionally guarded by its own ``when``.
+3. otherwise HTTP 400 with a message naming the schema and the last user message, so an
+   unscripted request fails the test loudly instead of hanging or retrying.
+
+``/v1/embeddings`` answers with deterministic bag-of-words hashing vectors of
+``embedding_dim`` (texts sharing words get similar vectors), or ``embed_fn``. Every
+request is recorded in ``requests``. ``"stream": true`` chat requests get Server-Sent
+Events chunks (content deltas, tool-call deltas, a finish chunk and ``[DONE]``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import re
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import pytest
+
+JsonReply = dict[str, Any] | Callable[["ChatRequest"], dict[str, Any]]
+
+
+@dataclass
+class ChatRequest:
+    """A recorded request, with helpers for matchers and reply functions."""
+
+    path: str
+    body: dict[str, Any]
+
+    @property
+    def messages(self) -> list[dict[str, Any]]:
+        return list(self.body.get("messages") or [])
+
+    @property
+    def prompt(self) -> str:
+        """All message contents joined (text parts of multi-part contents included)."""
+        parts: list[str] = []
+        for m in self.messages:
+            c = m.get("content")
+            if isinstance(c, str):
+                parts.append(c)
+            elif isinstance(c, list):
+                parts.extend(p.get("text", "") for p in c if isinstance(p, dict))
+        return "\n".join(parts)
+
+    @property
+    def last_user(self) -> str:
+        users = [m for m in self.messages if m.get("role") == "user"]
+        c = users[-1].get("content") if users else ""
+        return c if isinstance(c, str) else json.dumps(c)
+
+    @property
+    def schema_name(self) -> str | None:
+        rf = self.body.get("response_format") or {}
+        return (rf.get("json_schema") or {}).get("name") if isinstance(rf, dict) else None
+
+    @property
+    def schema(self) -> dict[str, Any] | None:
+        rf = self.body.get("response_format") or {}
+        return (rf.get("json_schema") or {}).get("schema") if isinstance(rf, dict) else None
+
+
+@dataclass
+class _Rule:
+    reply: JsonReply
+    schema: str | None
+    prompt_contains: str | None
+    when: Callable[[dict[str, Any]], bool] | None
+    hits: int = 0
+
+    def matches(self, req: ChatRequest) -> bool:
+        if self.schema is not None and req.schema_name != self.schema:
+            return False
+        if self.prompt_contains is not None and self.prompt_contains not in req.prompt:
+            return False
+        return self.when is None or bool(self.when(req.body))
+
+
+@dataclass
+class _Turn:
+    content: str | None
+    tool_calls: list[dict[str, Any]] = field(default_factory=list)
+    when: Callable[[dict[str, Any]], bool] | None = None
+
+
+def hashing_embedding(text: str, dim: int) -> list[float]:
+    """Deterministic bag-of-words vector: shared words → similar vectors."""
+    vec = [0.0] * dim
+    for w in re.findall(r"[a-z0-9]+", text.lower()):
+        h = int.from_bytes(hashlib.blake2b(w.encode(), digest_size=8).digest(), "little")
+        vec[h % dim] += 1.0 if (h >> 63) & 1 else -1.0
+    norm = math.sqrt(sum(v * v for v in vec)) or 1.0
+    return [v / norm for v in vec]
+
+
+class ScriptedLLM:
+    """The server object: script it, point clients at ``base_url``, assert on ``requests``."""
+
+    def __init__(self, embedding_dim: int = 64,
+                 embed_fn: Callable[[str], list[float]] | None = None) -> None:
+        self.embedding_dim = embedding_dim
+        self.embed_fn = embed_fn or (lambda t: hashing_embedding(t, embedding_dim))
+        self.requests: list[ChatRequest] = []
+        self.unanswered: list[ChatRequest] = []
+        self._rules: list[_Rule] = []
+        self._turns: list[_Turn] = []
+        self._lock = threading.Lock()
+        self._server: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    # -- scripting ---------------------------------------------------------------------
+    def add_turn(self, content: str | None = None, *, tool_calls: list[dict[str, Any]] | None = None,
+                 when: Callable[[dict[str, Any]], bool] | None = None) -> None:
+        """Queue one assistant turn. ``tool_calls``: ``[{"name": ..., "arguments": {...}}]``."""
+        if content is None and not tool_calls:
+            raise ValueError("a scripted turn needs content, tool_calls, or both")
+        with self._lock:
+            self._turns.append(_Turn(content, list(tool_calls or []), when))
+
+    def on_json(self, reply: JsonReply, *, schema: str | None = None,
+                prompt_contains: str | None = None,
+                when: Callable[[dict[str, Any]], bool] | None = None) -> None:
+        """Answer matching requests (every time, not once) with JSON ``reply``."""
+        with self._lock:
+            self._rules.append(_Rule(reply, schema, prompt_contains, when))
+
+    @property
+    def pending_turns(self) -> int:
+        return len(self._turns)
+
+    def chat_requests(self) -> list[ChatRequest]:
+        return [r for r in self.requests if r.path.endswith("/chat/completions")]
+
+    def schema_names(self) -> list[str | None]:
+        return [r.schema_name for r in self.chat_requests()]
+
+    # -- lifecycle ----------------------------------------------------------------------
+    @property
+    def base_url(self) -> str:
+        if self._server is None:
+            raise RuntimeError("ScriptedLLM is not started")
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}/v1"
+
+    def litellm_model(self, name: str = "scripted") -> str:
+        return f"openai/{name}"
+
+    def start(self) -> "ScriptedLLM":
+        owner = self
+
+        class Handler(_Handler):
+            llm = owner
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True,
+                                        name="scripted-llm")
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+    def __enter__(self) -> "ScriptedLLM":
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # -- answering ----------------------------------------------------------------------
+    def _answer_chat(self, req: ChatRequest) -> tuple[str | None, list[dict[str, Any]]] | None:
+        with self._lock:
+            for rule in self._rules:
+                if rule.matches(req):
+                    rule.hits += 1
+                    data = rule.reply(req) if callable(rule.reply) else rule.reply
+                    return json.dumps(data), []
+            for i, turn in enumerate(self._turns):
+                if turn.when is None or turn.when(req.body):
+                    self._turns.pop(i)
+                    return turn.content, turn.tool_calls
+        return None
+
+
+def _completion(model: str, content: str | None, tool_calls: list[dict[str, Any]]) -> dict[str, Any]:
+    msg: dict[str, Any] = {"role": "assistant", "content": content}
+    if tool_calls:
+        msg["tool_calls"] = [{"id": f"call_{uuid.uuid4().hex[:12]}", "type": "function",
+                              "function": {"name": c["name"], "arguments": json.dumps(c.get("arguments", {}))}}
+                             for c in tool_calls]
+    words = len((content or "").split())
+    return {"id": f"chatcmpl-{uuid.uuid4().hex[:12]}", "object": "chat.completion",
+            "created": int(time.time()), "model": model,
+            "choices": [{"index": 0, "message": msg,
+                         "finish_reason": "tool_calls" if tool_calls else "stop"}],
+            "usage": {"prompt_tokens": 10, "completion_tokens": words, "total_tokens": 10 + words}}
+
+
+def _stream_chunks(model: str, content: str | None, tool_calls: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+    base = {"id": f"chatcmpl-{uuid.uuid4().hex[:12]}", "object": "chat.completion.chunk",
+            "created": int(time.time()), "model": model}
+
+    def chunk(delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
+        return {**base, "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
+
+    yield chunk({"role": "assistant", "content": ""})
+    for piece in re.findall(r"\S+\s*|\s+", content or ""):
+        yield chunk({"content": piece})
+    for i, c in enumerate(tool_calls):
+        yield chunk({"tool_calls": [{"index": i, "id": f"call_{uuid.uuid4().hex[:12]}", "type": "function",
+                                     "function": {"name": c["name"], "arguments": json.dumps(c.get("arguments", {}))}}]})
+    yield chunk({}, "tool_calls" if tool_calls else "stop")
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    llm: ScriptedLLM
+
+    def log_message(self, format: str, *args: Any) -> None:  # keep test output quiet
+        return
+
+    def _send_json(self, status: int, data: dict[str, Any]) -> None:
+        raw = json.dumps(data).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(raw)))
+        self.end_headers()
+        self.wfile.write(raw)
+
+    def do_GET(self) -> None:
+        if self.path.rstrip("/").endswith("/models"):
+            self._send_json(200, {"object": "list", "data": [{"id": "scripted", "object": "model"}]})
+        else:
+            self._send_json(404, {"error": {"message": f"no route {self.path}"}})
+
+    def do_POST(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        try:
+            body = json.loads(self.rfile.read(length) or b"{}")
+        except json.JSONDecodeError:
+            self._send_json(400, {"error": {"message": "body is not JSON"}})
+            return
+        req = ChatRequest(self.path, body)
+        self.llm.requests.append(req)
+        if self.path.endswith("/embeddings"):
+            inputs = body.get("input")
+            texts = [inputs] if isinstance(inputs, str) else list(inputs or [])
+            data = [{"object": "embedding", "index": i, "embedding": self.llm.embed_fn(str(t))}
+                    for i, t in enumerate(texts)]
+            self._send_json(200, {"object": "list", "data": data, "model": body.get("model", "scripted"),
+                                  "usage": {"prompt_tokens": len(texts), "total_tokens": len(texts)}})
+            return
+        if not self.path.endswith("/chat/completions"):
+            self._send_json(404, {"error": {"message": f"no route {self.path}"}})
+            return
+        answer = self.llm._answer_chat(req)
+        if answer is None:
+            self.llm.unanswered.append(req)
+            self._send_json(400, {"error": {"type": "invalid_request_error", "message":
+                            f"ScriptedLLM has no scripted answer (schema={req.schema_name!r}, "
+                            f"last user message={req.last_user[:300]!r})"}})
+            return
+        content, tool_calls = answer
+        model = str(body.get("model", "scripted"))
+        if not body.get("stream"):
+            self._send_json(200, _completion(model, content, tool_calls))
+            return
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.send_header("Cache-Control", "no-cache")
+        self.send_header("Connection", "close")
+        self.end_headers()
+        for ch in _stream_chunks(model, content, tool_calls):
+            self.wfile.write(f"data: {json.dumps(ch)}\n\n".encode())
+            self.wfile.flush()
+        self.wfile.write(b"data: [DONE]\n\n")
+        self.wfile.flush()
+        self.close_connection = True
+
+
+@pytest.fixture
+def scripted_llm() -> Iterator[ScriptedLLM]:
+    """A started :class:`ScriptedLLM` on 127.0.0.1 (random port), stopped after the test."""
+    with ScriptedLLM() as server:
+        yield server
