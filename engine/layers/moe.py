@@ -38,12 +38,14 @@ Manifest::
 from __future__ import annotations
 
 import math
-from typing import Literal
+from typing import Any, ClassVar, Literal
 
 import torch
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from torch import nn
 
+from caramba.engine.layers.base import FieldError, Layer, LayerConfig
+from caramba.engine.layers.registry import LAYERS
 from caramba.kernels import ops
 
 
@@ -56,12 +58,11 @@ class MoEAuxLoss(BaseModel):
     weight: float = Field(0.01, ge=0, description="multiplier on the penalty (0.01 as in Switch Transformer)")
 
 
-class MoEConfig(BaseModel):
+class MoEConfig(LayerConfig):
     """Configuration of :class:`MoELayer`."""
 
-    model_config = ConfigDict(extra="forbid")
+    width_field: ClassVar[str | None] = "d_model"
 
-    type: Literal["MoELayer"] = "MoELayer"
     d_model: int = Field(gt=0, description="input and output width")
     d_ff: int = Field(gt=0, description="hidden width of each SwiGLU expert")
     num_experts: int = Field(8, ge=1, description="number of experts E")
@@ -73,19 +74,24 @@ class MoEConfig(BaseModel):
     temperature_end: float | None = Field(None, gt=0, description="temperature after the schedule (default: constant)")
     temperature_steps: int = Field(0, ge=0, description="training forwards over which the temperature moves linearly")
 
-    def model_post_init(self, _ctx: object) -> None:
+    @model_validator(mode="after")
+    def _k_fits(self) -> MoEConfig:
         if self.top_k > self.num_experts:
-            raise ValueError(f"top_k ({self.top_k}) must be <= num_experts ({self.num_experts})")
+            raise FieldError("top_k", f"top_k ({self.top_k}) must be <= num_experts ({self.num_experts})",
+                             expected=f"<= {self.num_experts}", found=str(self.top_k),
+                             fix="lower top_k or add experts")
+        return self
 
 
-class MoELayer(nn.Module):
+@LAYERS.register("MoELayer", aliases=("moe",))
+class MoELayer(Layer):
     """Top-k routed mixture of SwiGLU experts; ``forward(x)`` keeps x's shape (..., d_model)."""
 
     Config = MoEConfig
 
     def __init__(self, config: MoEConfig) -> None:
-        super().__init__()
-        self.config = c = config
+        super().__init__(config)
+        c = config
         E, d, f = c.num_experts, c.d_model, c.d_ff
         self.router = nn.Linear(d, E, bias=False)
         self.w_gate = nn.Parameter(torch.empty(E, d, f))
@@ -125,7 +131,7 @@ class MoELayer(nn.Module):
         y = ops.swiglu(gate, up) @ self.w_down[e]
         return y + self.b_down[e] if self.b_down is not None else y
 
-    def forward(self, x: torch.Tensor, **_: object) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, cache: Any = None) -> torch.Tensor:
         c = self.config
         if x.shape[-1] != c.d_model:
             raise ValueError(f"MoELayer expects (..., {c.d_model}); got {tuple(x.shape)}")

@@ -34,22 +34,23 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, ClassVar, Literal
 
 import torch
 import torch.nn.functional as F
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from torch import nn
 
+from caramba.engine.layers.base import FieldError, Layer, LayerConfig
+from caramba.engine.layers.registry import LAYERS
 from caramba.engine.layers.ssm_scan import selective_scan_chunked, selective_scan_sequential
 
 
-class SSMConfig(BaseModel):
+class SSMConfig(LayerConfig):
     """Configuration of :class:`SSMLayer` (defaults follow the Mamba reference code)."""
 
-    model_config = ConfigDict(extra="forbid")
+    width_field: ClassVar[str | None] = "d_model"
 
-    type: Literal["SSMLayer"] = "SSMLayer"
     d_model: int = Field(gt=0, description="input and output width")
     d_state: int = Field(16, gt=0, description="state size N per channel (16 is Mamba's default)")
     d_conv: int = Field(4, gt=0, description="depthwise causal conv kernel width (4: short local mixing)")
@@ -72,9 +73,12 @@ class SSMConfig(BaseModel):
             raise ValueError("dt_rank must be a positive integer or 'auto'")
         return v
 
-    def model_post_init(self, _ctx: object) -> None:
+    @model_validator(mode="after")
+    def _dt_range(self) -> SSMConfig:
         if self.dt_min > self.dt_max:
-            raise ValueError(f"dt_min ({self.dt_min}) must be <= dt_max ({self.dt_max})")
+            raise FieldError("dt_min", f"dt_min ({self.dt_min}) must be <= dt_max ({self.dt_max})",
+                             expected=f"<= {self.dt_max}", found=str(self.dt_min), fix="swap dt_min and dt_max")
+        return self
 
     @property
     def d_inner(self) -> int:
@@ -99,14 +103,15 @@ class SSMState:
     length: int = 0
 
 
-class SSMLayer(nn.Module):
+@LAYERS.register("SSMLayer", aliases=("ssm", "mamba"))
+class SSMLayer(Layer):
     """Selective SSM block; ``forward(x, cache=None)`` with x (B, T, d_model)."""
 
     Config = SSMConfig
 
     def __init__(self, config: SSMConfig) -> None:
-        super().__init__()
-        self.config = c = config
+        super().__init__(config)
+        c = config
         di, n, r = c.d_inner, c.d_state, c.rank
         self.in_proj = nn.Linear(c.d_model, 2 * di, bias=c.bias)
         self.conv1d = nn.Conv1d(di, di, c.d_conv, groups=di, padding=0, bias=c.conv_bias)
@@ -134,7 +139,7 @@ class SSMLayer(nn.Module):
         dt = dt.clamp(min=c.dt_init_floor)
         self.dt_proj.bias.copy_(dt + torch.log(-torch.expm1(-dt)))  # inverse softplus
 
-    def forward(self, x: torch.Tensor, cache: SSMState | None = None) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, cache: Any = None) -> torch.Tensor:
         c = self.config
         if x.dim() != 3 or x.shape[-1] != c.d_model:
             raise ValueError(f"SSMLayer expects (B, T, {c.d_model}); got {tuple(x.shape)}")
