@@ -56,7 +56,7 @@ def test_aux_loss_values(kind: str) -> None:
     layer = MoELayer(MoEConfig(d_model=6, d_ff=8, num_experts=4, top_k=1, aux_loss={"type": kind, "weight": 0.5}))
     x = torch.randn(50, 6)
     layer(x)
-    probs = torch.softmax(x @ layer.router.weight.T, -1)
+    probs = torch.softmax(x @ layer.router.weight.T, -1).detach()
     mean_p = probs.mean(0)
     load = torch.bincount(probs.argmax(-1), minlength=4).float() / 50
     expected = {
@@ -65,7 +65,7 @@ def test_aux_loss_values(kind: str) -> None:
         "switch": 4 * float((load * mean_p).sum()),
     }[kind]
     got = layer.aux_losses()["moe_load_balance"]
-    assert abs(float(got) - 0.5 * expected) < 1e-5
+    assert abs(float(got.detach()) - 0.5 * expected) < 1e-5
 
 
 def test_balanced_router_has_zero_kl() -> None:
@@ -73,7 +73,7 @@ def test_balanced_router_has_zero_kl() -> None:
     with torch.no_grad():
         layer.router.weight.zero_()
     layer(torch.randn(10, 4))
-    assert float(layer.aux_losses()["moe_load_balance"]) == pytest.approx(0.0, abs=1e-7)
+    assert float(layer.aux_losses()["moe_load_balance"].detach()) == pytest.approx(0.0, abs=1e-7)
 
 
 def test_temperature_schedule_and_validation() -> None:
