@@ -30,7 +30,8 @@ from caramba.engine.registry import Registry
 from caramba.kernels import ops
 
 #: attention implementations by ``mode``; lazily imports the modules that register more.
-ATTENTION_MODES: Registry[Any] = Registry("attention mode", modules=("caramba.engine.layers.attention",))
+ATTENTION_MODES: Registry[Any] = Registry("attention mode", modules=("caramba.engine.layers.attention",
+                                                                   "caramba.engine.layers.attention_dba"))
 
 
 class AttentionConfig(LayerConfig):

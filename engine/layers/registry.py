@@ -34,6 +34,10 @@ LAYERS: Registry[Any] = Registry(
         "caramba.engine.layers.swiglu",
         "caramba.engine.layers.glu",
         "caramba.engine.layers.dense",
+        # issue 3's library (one file per block)
+        "caramba.engine.layers.attention_dba",
+        "caramba.engine.layers.moe",
+        "caramba.engine.layers.ssm",
     ),
 )
 TOPOLOGIES: Registry[Any] = Registry(
