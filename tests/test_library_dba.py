@@ -173,3 +173,17 @@ def test_attention_layer_dispatches_decoupled_mode() -> None:
             "print(AttentionLayer.resolve({'mode': 'decoupled'}).__name__)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "DecoupledAttentionLayer"
+
+
+def test_decode_through_the_engine_kv_cache_set() -> None:
+    """The shared KVCache set (the one models are called with) stores DBA's narrow keys."""
+    from caramba.engine.layers.cache import KVCache
+
+    torch.manual_seed(0)
+    layer = DecoupledAttentionLayer(DecoupledAttentionConfig(**BASE, n_kv_heads=2)).eval()
+    x = torch.randn(1, 7, 24)
+    full = layer(x)
+    cache = KVCache()
+    parts = [layer(x[:, :3], cache=cache)] + [layer(x[:, t : t + 1], cache=cache) for t in range(3, 7)]
+    assert cache.length == 7
+    torch.testing.assert_close(torch.cat(parts, 1), full, atol=1e-5, rtol=1e-5)

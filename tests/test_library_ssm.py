@@ -86,3 +86,20 @@ def test_config_validation() -> None:
     with pytest.raises(ValueError):
         SSMConfig(d_model=8, unknown_field=1)
     assert SSMConfig(d_model=40).rank == 3
+
+
+def test_decode_through_the_engine_kv_cache_set() -> None:
+    """A model-level KVCache hands each SSMLayer its own SSMState (make_layer_cache)."""
+    from caramba.engine.layers.cache import KVCache
+
+    torch.manual_seed(2)
+    a = SSMLayer(SSMConfig(d_model=8, d_state=4)).eval()
+    b = SSMLayer(SSMConfig(d_model=8, d_state=4)).eval()
+    x = torch.randn(1, 9, 8)
+    full = b(a(x))
+    cache = KVCache()
+    parts = [b(a(x[:, :4], cache=cache), cache=cache)]
+    parts += [b(a(x[:, t : t + 1], cache=cache), cache=cache) for t in range(4, 9)]
+    assert isinstance(cache.for_layer(a), SSMState) and cache.for_layer(a) is not cache.for_layer(b)
+    assert cache.length == 9
+    torch.testing.assert_close(torch.cat(parts, 1), full, atol=1e-5, rtol=1e-5)

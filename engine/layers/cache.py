@@ -4,8 +4,10 @@ Two levels, both duck-typed so that other cache kinds (quantised, paged, …) dr
 
 * a **layer cache** holds one attention layer's keys and values. Protocol
   (:class:`LayerCache`): ``length`` (positions stored so far) and
-  ``append(k, v) -> (k_all, v_all)`` with ``k, v: (B, Hkv, T, D)`` and the returned
-  tensors ``(B, Hkv, length, D)`` in the dtype of ``k``. :class:`LayerKVCache` is the
+  ``append(k, v) -> (k_all, v_all)`` with ``k: (B, Hkv, T, D)``, ``v: (B, Hkv, T, Dv)``
+  (``Dv`` may differ from ``D``, as in decoupled attention) and the returned tensors
+  ``(B, Hkv, length, D|Dv)`` in the dtype of ``k``. A layer whose decode state is not
+  keys/values (``SSMLayer``) defines ``make_layer_cache()`` and the cache set uses it. :class:`LayerKVCache` is the
   simple one: fp32 buffers that grow by doubling.
 * a **cache set** (:class:`KVCache`) is what a model is called with: topologies pass it
   unchanged to every child and each attention layer asks it for its own layer cache with
@@ -57,12 +59,13 @@ class LayerKVCache:
         return self._len
 
     def append(self, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        if k.shape != v.shape:
-            raise ValueError(f"keys {tuple(k.shape)} and values {tuple(v.shape)} must have one shape")
+        if k.shape[:3] != v.shape[:3]:
+            raise ValueError(f"keys {tuple(k.shape)} and values {tuple(v.shape)} must agree on (B, Hkv, T)")
         B, H, T, D = k.shape
+        Dv = v.shape[3]  # may differ from D (decoupled attention caches narrow keys)
         if self._k is None:
             self._k = k.new_empty((B, H, max(T, 16), D), dtype=torch.float32)
-            self._v = torch.empty_like(self._k)
+            self._v = v.new_empty((B, H, max(T, 16), Dv), dtype=torch.float32)
         elif self._k.shape[0] != B or self._k.shape[1] != H or self._k.shape[3] != D:
             raise ValueError(f"cache holds (B, Hkv, D) = {(self._k.shape[0], self._k.shape[1], self._k.shape[3])}, "
                              f"got {(B, H, D)}; use a fresh cache for a new batch")
@@ -71,7 +74,7 @@ class LayerKVCache:
         if need > self._k.shape[2]:
             cap = max(need, 2 * self._k.shape[2])
             grow_k = self._k.new_empty((B, H, cap, D))
-            grow_v = torch.empty_like(grow_k)
+            grow_v = self._v.new_empty((B, H, cap, Dv))
             grow_k[:, :, : self._len] = self._k[:, :, : self._len]
             grow_v[:, :, : self._len] = self._v[:, :, : self._len]
             self._k, self._v = grow_k, grow_v
@@ -95,7 +98,9 @@ class KVCache:
     def for_layer(self, layer: nn.Module) -> LayerCache:
         entry = self._layers.get(id(layer))
         if entry is None:
-            entry = (layer, self._factory(layer))  # keep the layer alive so id() stays unique
+            # layers whose decode state is not keys/values (SSMLayer) make their own
+            make = getattr(layer, "make_layer_cache", None)
+            entry = (layer, make() if callable(make) else self._factory(layer))  # keep the layer alive
             self._layers[id(layer)] = entry
         return entry[1]
 

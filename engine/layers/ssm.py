@@ -144,6 +144,7 @@ class SSMLayer(Layer):
         if x.dim() != 3 or x.shape[-1] != c.d_model:
             raise ValueError(f"SSMLayer expects (B, T, {c.d_model}); got {tuple(x.shape)}")
         Bsz, T, _ = x.shape
+        cache = self._state(cache)
         xz = self.in_proj(x)                                   # (B, T, 2Di)
         u, z = xz.chunk(2, dim=-1)
         u = u.transpose(1, 2)                                  # (B, Di, T)
@@ -168,6 +169,19 @@ class SSMLayer(Layer):
             cache.ssm = h.detach()
             cache.length += T
         return self.out_proj(y * F.silu(z))
+
+    def make_layer_cache(self) -> SSMState:
+        """A fresh decode state (``KVCache.for_layer`` calls this for SSM layers)."""
+        return SSMState()
+
+    def _state(self, cache: Any) -> SSMState | None:
+        if cache is None or isinstance(cache, SSMState):
+            return cache
+        if hasattr(cache, "for_layer"):
+            state = cache.for_layer(self)
+            if isinstance(state, SSMState):
+                return state
+        raise TypeError(f"SSMLayer needs an SSMState or a KVCache-like set (for_layer), got {type(cache).__name__}")
 
     def step(self, x_t: torch.Tensor, cache: SSMState) -> torch.Tensor:
         """One generation step: x_t (B, d_model) -> (B, d_model), updating ``cache``."""
