@@ -1,0 +1,117 @@
+"""Presets and the component catalog, as plain data (shared by tools and resources).
+
+* Presets are the manifests shipped in caramba's ``manifests/`` folder plus the ones in
+  the workspace's own ``manifests/`` folder (the workspace wins on a name clash).
+* The catalog lists every registered component of every registry family (docs/internals.md
+  "Registries") with its docstring and the JSON schema of its pydantic ``Config``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from caramba.engine.errors import CarambaError
+from caramba.workspace import Workspace
+
+SHIPPED_MANIFESTS = Path(__file__).resolve().parent.parent / "manifests"
+
+Family = Literal["layers", "topologies", "models", "embedders", "initializers", "systems",
+                 "datasets", "objectives", "trainers", "tasks"]
+#: family → (module, registry attribute)
+FAMILIES: dict[str, tuple[str, str]] = {
+    "layers": ("caramba.engine.layers.registry", "LAYERS"),
+    "topologies": ("caramba.engine.layers.registry", "TOPOLOGIES"),
+    "models": ("caramba.engine.layers.registry", "MODELS"),
+    "embedders": ("caramba.engine.layers.registry", "EMBEDDERS"),
+    "initializers": ("caramba.engine.layers.registry", "INITIALIZERS"),
+    "systems": ("caramba.engine.systems.registry", "SYSTEMS"),
+    "datasets": ("caramba.engine.data.registry", "DATASETS"),
+    "objectives": ("caramba.engine.train.registry", "OBJECTIVES"),
+    "trainers": ("caramba.engine.train.registry", "TRAINERS"),
+    "tasks": ("caramba.engine.train.registry", "TASKS"),
+}
+
+
+class Preset(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(description="preset name (file name without .yml)")
+    path: str = Field(description="where it lives: 'manifests/<name>.yml' in the workspace or the shipped copy")
+    origin: Literal["workspace", "shipped"]
+    description: str = Field(description="the header comment of the file")
+
+
+class CatalogEntry(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    family: str
+    name: str
+    aliases: list[str] = Field(default_factory=list)
+    doc: str = Field(description="the component's docstring")
+    config_schema: dict[str, Any] | None = Field(None, description="JSON schema of its Config (fields, types, docs)")
+
+
+class PresetError(CarambaError):
+    """An unknown preset name."""
+
+
+def _header(path: Path) -> str:
+    lines: list[str] = []
+    for line in path.read_text(errors="replace").splitlines():
+        if not line.startswith("#"):
+            break
+        lines.append(line.lstrip("#").strip())
+    return "\n".join(lines).strip()
+
+
+def presets(workspace: Workspace) -> dict[str, Path]:
+    """name → file, shipped presets first, then the workspace's (which override)."""
+    found: dict[str, Path] = {}
+    for folder in (SHIPPED_MANIFESTS, workspace.root / "manifests"):
+        if folder.is_dir():
+            for p in sorted(folder.glob("*.yml")):
+                found[p.stem] = p
+    return found
+
+
+def list_presets(workspace: Workspace) -> list[Preset]:
+    out = []
+    for name, path in sorted(presets(workspace).items()):
+        inside = path.is_relative_to(workspace.root)
+        shown = str(path.relative_to(workspace.root)) if inside else f"<caramba>/manifests/{path.name}"
+        out.append(Preset(name=name, path=shown, origin="workspace" if inside else "shipped",
+                          description=_header(path)))
+    return out
+
+
+def preset_path(workspace: Workspace, name: str) -> Path:
+    found = presets(workspace)
+    if name not in found:
+        raise PresetError(f"no preset named '{name}'",
+                          fix=f"available presets: {', '.join(sorted(found)) or '(none)'}")
+    return found[name]
+
+
+def catalog(family: str | None = None) -> list[CatalogEntry]:
+    """Every registered component (of one family, or of all)."""
+    chosen = [family] if family else list(FAMILIES)
+    out: list[CatalogEntry] = []
+    for fam in chosen:
+        if fam not in FAMILIES:
+            raise CarambaError(f"unknown component family '{fam}'", fix=f"one of: {', '.join(FAMILIES)}")
+        module, attr = FAMILIES[fam]
+        registry = getattr(importlib.import_module(module), attr)
+        aliases: dict[str, list[str]] = {}
+        for alias, canonical in registry.aliases().items():
+            aliases.setdefault(canonical, []).append(alias)
+        for name, obj in registry.items():
+            cfg = getattr(obj, "Config", None)
+            schema = cfg.model_json_schema() if isinstance(cfg, type) and issubclass(cfg, BaseModel) else None
+            out.append(CatalogEntry(family=fam, name=name, aliases=sorted(aliases.get(name, [])),
+                                    doc=inspect.cleandoc(obj.__doc__ or ""), config_schema=schema))
+    return out

@@ -1,0 +1,220 @@
+"""The job manager: runs as background subprocesses that outlive their requester.
+
+``JobManager.start`` launches ``python -m caramba run FILE --run-id ID …`` in its own
+session (``start_new_session``), output to a log file. The run therefore survives the
+MCP client disconnecting and even the server exiting; the record under
+``.caramba/jobs/`` (see :mod:`caramba.tools.job_store`) lets any later server find it.
+
+State is *derived*, never guessed: on every read a live job is checked against its
+process (pid + start time) and the run's own ``run.json``:
+
+* process alive → ``running``;
+* process gone, ``run.json`` terminal → that state (``completed|failed|cancelled``);
+* process gone, we asked it to stop → ``cancelled``;
+* process gone with a non-zero exit and no run state → ``failed`` (log tail as message);
+* process gone while ``run.json`` still says running → ``interrupted`` (killed,
+  machine restarted): resumable with :meth:`JobManager.resume` from its checkpoints.
+
+Cancelling sends SIGTERM; the runner stops after the current step and writes a
+checkpoint (docs/internals.md), so a cancelled job keeps its checkpoints.
+
+This module is free of MCP types so that the REST API can reuse it::
+
+    jobs = JobManager(Workspace(root), max_running=4)
+    rec = jobs.start(Path("manifests/tiny.yml"), target="train", overrides=["trainer.config.steps=5"])
+    jobs.get(rec.job_id).state   # 'running' … 'completed'
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from caramba.tools.job_store import (
+    ACTIVE_STATES, JobError, JobRecord, JobStore, check_job_id, new_job_id, pid_alive,
+    process_start_time,
+)
+from caramba.tools.run_files import TERMINAL_RUN_STATES, find_run_dir, has_checkpoint, read_json
+from caramba.workspace import Workspace
+
+DEFAULT_MAX_RUNNING = 4
+
+
+class JobManager:
+    """Start, follow, cancel and resume ``caramba run`` subprocesses of one workspace."""
+
+    def __init__(self, workspace: Workspace, *, max_running: int = DEFAULT_MAX_RUNNING,
+                 python: str = sys.executable) -> None:
+        if max_running < 1:
+            raise JobError(f"max_running must be at least 1, got {max_running}")
+        self.workspace = workspace
+        self.max_running = max_running
+        self.python = python
+        self.store = JobStore(workspace.state_dir / "jobs")
+        self._children: dict[str, subprocess.Popen[bytes]] = {}
+
+    # ----------------------------------------------------------------- starting
+    def start(self, manifest: Path, *, target: str | None = None, overrides: list[str] | None = None,
+              device: str | None = None) -> JobRecord:
+        """Launch a run of ``manifest`` (a file inside the workspace) and return its record."""
+        rel = self._rel(manifest)
+        job_id = new_job_id()
+        rec = JobRecord(job_id=job_id, manifest=rel, target=target, overrides=list(overrides or []),
+                        device=device, log=self._rel(self.store.dir / f"{job_id}.log"))
+        with self.store.locked():
+            self._check_capacity()
+            self.store.save(rec)
+        return self._launch(rec, resume=False)
+
+    def resume(self, job_id: str) -> JobRecord:
+        """Continue an interrupted, cancelled or failed job from its last checkpoint."""
+        with self.store.locked():
+            rec = self.get(job_id)
+            if rec.state in ACTIVE_STATES:
+                raise JobError(f"job '{job_id}' is still {rec.state}",
+                               fix="wait_run until it ends, or cancel_run it first")
+            if rec.state == "completed":
+                raise JobError(f"job '{job_id}' already completed; nothing to resume",
+                               fix="start a new run with run_manifest")
+            run_dir = self.run_dir(rec)
+            if run_dir is None or not has_checkpoint(run_dir):
+                raise JobError(f"job '{job_id}' has no checkpoint to resume from",
+                               fix="start a new run with run_manifest (the run never reached a checkpoint)")
+            self._check_capacity()
+            rec = rec.model_copy(update={"state": "starting", "finished": None, "exit_code": None,
+                                         "cancel_requested": False, "message": None,
+                                         "resumes": rec.resumes + 1})
+            self.store.save(rec)
+        return self._launch(rec, resume=True)
+
+    def _check_capacity(self) -> None:
+        running = [r for r in self.list() if r.state in ACTIVE_STATES]
+        if len(running) >= self.max_running:
+            names = ", ".join(r.job_id for r in running)
+            raise JobError(
+                f"{len(running)} runs are already active (limit {self.max_running}): {names}",
+                fix="wait for one to finish (wait_run), cancel one (cancel_run), "
+                    "or restart the server with a larger --max-jobs")
+
+    def _launch(self, rec: JobRecord, *, resume: bool) -> JobRecord:
+        cmd = [self.python, "-m", "caramba", "run", rec.manifest, "--run-id", rec.job_id]
+        if rec.target:
+            cmd += ["--target", rec.target]
+        for ov in rec.overrides:
+            cmd += ["--set", ov]
+        if rec.device:
+            cmd += ["--device", rec.device]
+        if resume:
+            cmd.append("--resume")
+        env = dict(os.environ, CARAMBA_WORKSPACE=str(self.workspace.root), PYTHONUNBUFFERED="1")
+        log_path = self.workspace.root / rec.log
+        with log_path.open("ab") as log:
+            log.write(f"$ {' '.join(cmd)}\n".encode())
+            log.flush()
+            proc = subprocess.Popen(cmd, cwd=self.workspace.root, env=env, stdin=subprocess.DEVNULL,
+                                    stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        self._children[rec.job_id] = proc
+        rec = rec.model_copy(update={"state": "running", "pid": proc.pid,
+                                     "pid_start": process_start_time(proc.pid)})
+        self.store.save(rec)
+        return rec
+
+    # ------------------------------------------------------------------ reading
+    def get(self, job_id: str) -> JobRecord:
+        """The job's record with its state brought up to date."""
+        return self._refresh(self.store.load(check_job_id(job_id)))
+
+    def list(self) -> list[JobRecord]:
+        """Every job of the workspace, newest first, states up to date."""
+        return [self._refresh(r) for r in self.store.all()]
+
+    def run_dir(self, rec: JobRecord) -> Path | None:
+        """The job's run directory, once the run has created it."""
+        if rec.run_dir:
+            return self.workspace.root / rec.run_dir
+        found = find_run_dir(self.workspace.runs_dir, rec.job_id)
+        return found
+
+    def _refresh(self, rec: JobRecord) -> JobRecord:
+        run_dir = self.run_dir(rec)
+        needs_dir = run_dir is not None and rec.run_dir is None
+        if not needs_dir and not (rec.state in ACTIVE_STATES and not self._alive(rec)):
+            return rec
+        with self.store.locked():
+            rec = self.store.load(rec.job_id)  # another thread/process may have changed it
+            updates: dict[str, object] = {}
+            if run_dir is not None and rec.run_dir is None:
+                updates["run_dir"] = self._rel(run_dir)
+            if rec.state in ACTIVE_STATES and not self._alive(rec):
+                updates.update(self._final_state(rec, run_dir))
+            if updates:
+                rec = rec.model_copy(update=updates)
+                self.store.save(rec)
+        return rec
+
+    def _alive(self, rec: JobRecord) -> bool:
+        child = self._children.get(rec.job_id)
+        if child is not None and child.pid == rec.pid:
+            return child.poll() is None
+        return rec.pid is not None and pid_alive(rec.pid, rec.pid_start)
+
+    def _final_state(self, rec: JobRecord, run_dir: Path | None) -> dict[str, object]:
+        child = self._children.pop(rec.job_id, None)
+        code = child.returncode if child is not None and child.pid == rec.pid else None
+        info = read_json(run_dir / "run.json") if run_dir is not None else None
+        run_state = info.get("state") if info else None
+        out: dict[str, object] = {"finished": time.time(), "exit_code": code}
+        if run_state in TERMINAL_RUN_STATES:
+            out["state"] = run_state
+            if run_state == "failed":
+                out["message"] = self._log_tail(rec)
+        elif rec.cancel_requested:
+            out["state"] = "cancelled"
+        elif code is not None and code != 0:
+            out["state"] = "failed"
+            out["message"] = self._log_tail(rec)
+        else:
+            out["state"] = "interrupted"
+            out["message"] = ("the run's process ended without finishing (killed, or the machine "
+                              "restarted); resume_run continues it from its last checkpoint")
+        return out
+
+    def _log_tail(self, rec: JobRecord, limit: int = 2000) -> str:
+        path = self.workspace.root / rec.log
+        try:
+            text = path.read_bytes()[-limit:].decode(errors="replace")
+        except OSError:
+            return "the run failed (no log available)"
+        return text.strip() or "the run failed without output"
+
+    # --------------------------------------------------------------- cancelling
+    def cancel(self, job_id: str, *, wait_s: float = 0.0) -> JobRecord:
+        """SIGTERM the run (it checkpoints and stops after the current step).
+
+        ``wait_s`` > 0 waits up to that long for the process to end. Cancelling a job
+        that already ended is not an error: its record is returned unchanged.
+        """
+        rec = self.get(job_id)
+        if rec.state not in ACTIVE_STATES:
+            return rec
+        with self.store.locked():
+            rec = self.store.load(job_id).model_copy(update={"cancel_requested": True})
+            self.store.save(rec)
+        if rec.pid is not None and self._alive(rec):
+            try:
+                os.kill(rec.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+        deadline = time.monotonic() + wait_s
+        while wait_s > 0 and time.monotonic() < deadline and self._alive(rec):
+            time.sleep(0.1)
+        return self.get(job_id)
+
+    # -------------------------------------------------------------------- paths
+    def _rel(self, path: Path) -> str:
+        full = self.workspace.resolve(path)
+        return str(full.relative_to(self.workspace.root))

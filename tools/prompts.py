@@ -1,0 +1,59 @@
+"""MCP prompts: reusable research requests a client can offer its user.
+
+Each prompt embeds the manifest (read through the sandbox) and names the tools the model
+should use, so the conversation that follows stays grounded in validated manifests and
+real runs rather than guesses.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from mcp.server.mcpserver import MCPServer
+from pydantic import Field
+
+from caramba.tools.common import ToolDeps
+
+
+def register(server: MCPServer, deps: ToolDeps) -> None:
+    """Add the prompts."""
+
+    def manifest_text(path: str) -> str:
+        text, _, truncated = deps.sandbox.read_text(path)
+        return text + ("\n# … (truncated)" if truncated else "")
+
+    @server.prompt(title="Propose an ablation")
+    def propose_ablation(
+        manifest: Annotated[str, Field(description="manifest path in the workspace")],
+        question: Annotated[str, Field(description="what the ablation should answer")] = "which component matters most",
+    ) -> str:
+        """Design an ablation study of a manifest, as a new manifest."""
+        return (
+            f"Here is the caramba manifest `{manifest}`:\n\n```yaml\n{manifest_text(manifest)}\n```\n\n"
+            f"Propose an ablation that answers: {question}.\n"
+            "Change one factor per run (keep data, steps, seeds and optimizer identical; set "
+            "`apples_to_apples: true`), repeat each run over at least 3 seeds, and write the result as "
+            "one new manifest. Check it with `validate_manifest` and `dry_run_manifest` (compare "
+            "parameter counts), then save it with `write_manifest` under manifests/. Use "
+            "`layer_catalog` for the exact layer names and config fields."
+        )
+
+    @server.prompt(title="Explain a run")
+    def explain_run(job_id: Annotated[str, Field(description="job id of a finished run")]) -> str:
+        """Summarise a finished run's results and what to try next."""
+        return (
+            f"Fetch the results of caramba run `{job_id}` with `get_results`, look at its loss curve "
+            "with `get_artifact` (artifacts/loss_curve.png) and summarise: final metrics, verification "
+            "verdicts, anything unstable in training. If it has sibling runs, use `compare_runs` and "
+            "report mean ± 95% CI. End with one concrete next experiment as a manifest change."
+        )
+
+    @server.prompt(title="Review a manifest")
+    def review_manifest(manifest: Annotated[str, Field(description="manifest path in the workspace")]) -> str:
+        """Review a manifest for mistakes and comparability before running it."""
+        return (
+            f"Review the caramba manifest `{manifest}`:\n\n```yaml\n{manifest_text(manifest)}\n```\n\n"
+            "Run `validate_manifest` and `dry_run_manifest`. Point out mismatched widths, unfair "
+            "comparisons between runs (different steps, data or seeds), missing verification gates "
+            "and anything the plan shows that the author probably did not intend."
+        )
