@@ -102,6 +102,9 @@ class AttentionLayer(Layer):
 
     #: residual-branch output projection, scaled down by GPT-2-style initialisers.
     residual_projections: ClassVar[tuple[str, ...]] = ("o_proj",)
+    #: the field that selects an implementation, and the registry of implementations
+    #: (``caramba layers AttentionLayer`` lists each mode's extra fields).
+    variants: ClassVar[tuple[str, Registry[Any]]] = ("mode", ATTENTION_MODES)
 
     def __init__(self, config: AttentionConfig) -> None:
         super().__init__(config)
