@@ -13,7 +13,6 @@ from __future__ import annotations
 import math
 
 from pydantic import BaseModel, ConfigDict, Field
-from scipy import stats as _st
 
 
 class Summary(BaseModel):
@@ -35,5 +34,7 @@ def summary(values: list[float]) -> Summary:
     if n == 1:
         return Summary(n=1, mean=mean, values=list(values))
     std = math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1))
-    half = float(_st.t.ppf(0.975, n - 1)) * std / math.sqrt(n)
+    from scipy import stats  # heavy (~1 s): only when an interval is computed
+
+    half = float(stats.t.ppf(0.975, n - 1)) * std / math.sqrt(n)
     return Summary(n=n, mean=mean, std=std, ci95=half, values=list(values))
