@@ -38,6 +38,7 @@ LAYERS: Registry[Any] = Registry(
         "caramba.engine.layers.attention_dba",
         "caramba.engine.layers.moe",
         "caramba.engine.layers.ssm",
+        "caramba.engine.layers.lora",
     ),
 )
 TOPOLOGIES: Registry[Any] = Registry(
