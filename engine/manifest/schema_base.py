@@ -1,0 +1,42 @@
+"""Building blocks shared by the manifest schema modules.
+
+* :class:`StrictModel` — every manifest section rejects unknown keys (``extra="forbid"``);
+  the pipeline turns that into "unknown field 'lrr' — did you mean 'lr'?".
+* Numbers: YAML 1.1 reads ``1e-5`` as a *string*. Schema fields typed ``float``/``int``
+  use pydantic's lax mode, which accepts numeric strings, so ``lr: 1e-5`` works.
+* :data:`Name` — names that become folder names (manifest, target, run id).
+* :func:`problem` — raise from a validator with a message *and* a fix; the error
+  translator shows both.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic_core import PydanticCustomError
+
+#: error type used by :func:`problem`; the translator reads ``ctx["fix"]``.
+PROBLEM = "caramba_problem"
+
+
+class StrictModel(BaseModel):
+    """Base of every manifest section: unknown keys are errors."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+Name = Annotated[
+    str,
+    Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", max_length=128,
+          description="letters, digits, '_', '-', '.'; used as a folder name"),
+]
+
+PositiveInt = Annotated[int, Field(ge=1)]
+NonNegInt = Annotated[int, Field(ge=0)]
+Fraction = Annotated[float, Field(ge=0.0, le=1.0)]
+
+
+def problem(message: str, fix: str, **extra: Any) -> PydanticCustomError:
+    """An error for a validator to raise: ``raise problem("...", "do this")``."""
+    return PydanticCustomError(PROBLEM, "{message}", {"message": message, "fix": fix, **extra})
