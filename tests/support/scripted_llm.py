@@ -28,7 +28,8 @@ How a chat request is answered, first match wins:
    or the rule's callable applied to a :class:`ChatRequest` view of the request.
 2. the next queued turn (``add_turn``), optionally guarded by its own ``when``.
 3. otherwise HTTP 400 with a message naming the schema and the last user message, so an
-   unscripted request fails the test loudly instead of hanging or retrying.
+   unscripted request fails the test loudly instead of hanging or retrying (a reply
+   function that raises is answered the same way; its error is kept in ``errors``).
 
 ``/v1/embeddings`` answers with deterministic bag-of-words hashing vectors of
 ``embedding_dim`` (texts sharing words get similar vectors), or ``embed_fn``. Every
@@ -137,6 +138,7 @@ class ScriptedLLM:
         self.embed_fn = embed_fn or (lambda t: hashing_embedding(t, embedding_dim))
         self.requests: list[ChatRequest] = []
         self.unanswered: list[ChatRequest] = []
+        self.errors: list[str] = []  # exceptions raised by reply functions
         self._rules: list[_Rule] = []
         self._turns: list[_Turn] = []
         self._lock = threading.Lock()
@@ -211,8 +213,13 @@ class ScriptedLLM:
             for rule in self._rules:
                 if rule.matches(req):
                     rule.hits += 1
-                    data = rule.reply(req) if callable(rule.reply) else rule.reply
-                    return json.dumps(data), []
+                    if not callable(rule.reply):
+                        return json.dumps(rule.reply), []
+                    try:
+                        return json.dumps(rule.reply(req)), []
+                    except Exception as e:  # a broken reply function fails the request loudly
+                        self.errors.append(f"{type(e).__name__}: {e}")
+                        return None
             for i, turn in enumerate(self._turns):
                 if turn.when is None or turn.when(req.body):
                     self._turns.pop(i)
@@ -294,8 +301,9 @@ class _Handler(BaseHTTPRequestHandler):
         answer = self.llm._answer_chat(req)
         if answer is None:
             self.llm.unanswered.append(req)
+            why = f"; reply function failed: {self.llm.errors[-1]}" if self.llm.errors else ""
             self._send_json(400, {"error": {"type": "invalid_request_error", "message":
-                            f"ScriptedLLM has no scripted answer (schema={req.schema_name!r}, "
+                            f"ScriptedLLM has no scripted answer{why} (schema={req.schema_name!r}, "
                             f"last user message={req.last_user[:300]!r})"}})
             return
         content, tool_calls = answer
