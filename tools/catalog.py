@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import json
 from pathlib import Path
 from typing import Any, Literal
 
@@ -53,7 +54,9 @@ class CatalogEntry(BaseModel):
     name: str
     aliases: list[str] = Field(default_factory=list)
     doc: str = Field(description="the component's docstring")
-    config_schema: dict[str, Any] | None = Field(None, description="JSON schema of its Config (fields, types, docs)")
+    fields: list[dict[str, Any]] = Field(default_factory=list,
+                                         description="config fields: name, type, required, default, description")
+    config_schema: dict[str, Any] | None = Field(None, description="full JSON schema of its Config (with_schema)")
 
 
 class PresetError(CarambaError):
@@ -97,8 +100,11 @@ def preset_path(workspace: Workspace, name: str) -> Path:
     return found[name]
 
 
-def catalog(family: str | None = None) -> list[CatalogEntry]:
-    """Every registered component (of one family, or of all)."""
+def catalog(family: str | None = None, *, with_schema: bool = False) -> list[CatalogEntry]:
+    """Every registered component (of one family, or of all); ``with_schema`` adds the
+    full JSON schema of each config to the compact field list."""
+    from caramba.engine.catalog import config_fields
+
     chosen = [family] if family else list(FAMILIES)
     out: list[CatalogEntry] = []
     for fam in chosen:
@@ -111,7 +117,21 @@ def catalog(family: str | None = None) -> list[CatalogEntry]:
             aliases.setdefault(canonical, []).append(alias)
         for name, obj in registry.items():
             cfg = getattr(obj, "Config", None)
-            schema = cfg.model_json_schema() if isinstance(cfg, type) and issubclass(cfg, BaseModel) else None
-            out.append(CatalogEntry(family=fam, name=name, aliases=sorted(aliases.get(name, [])),
-                                    doc=inspect.cleandoc(obj.__doc__ or ""), config_schema=schema))
+            is_model = isinstance(cfg, type) and issubclass(cfg, BaseModel)
+            out.append(CatalogEntry(
+                family=fam, name=name, aliases=sorted(aliases.get(name, [])), doc=inspect.cleandoc(obj.__doc__ or ""),
+                fields=_jsonable(config_fields(cfg)) if is_model else [],
+                config_schema=cfg.model_json_schema() if is_model and with_schema else None))
+    return out
+
+
+def _jsonable(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Field rows with defaults that JSON can carry (others shown as their repr)."""
+    out = []
+    for row in rows:
+        try:
+            json.dumps(row["default"])
+        except TypeError:
+            row = {**row, "default": repr(row["default"])}
+        out.append(row)
     return out

@@ -129,10 +129,18 @@ def register(server: MCPServer, deps: ToolDeps) -> None:
     @tool_errors
     async def layer_catalog(
         family: Annotated[Family | None, Field(description="one component family, or all when omitted")] = None,
+        name: Annotated[str | None, Field(description="only this component (name or alias)")] = None,
+        with_schema: Annotated[bool, Field(description="add each config's full JSON schema")] = False,
     ) -> Catalog:
-        """List the components a manifest can name (layers, topologies, systems, …) with their
-        docs and config fields (JSON schema)."""
-        return Catalog(components=await run_blocking(cat.catalog, family))
+        """List the components a manifest can name (layers, topologies, systems, datasets, …)
+        with their docs and config fields."""
+        entries = await run_blocking(cat.catalog, family, with_schema=with_schema)
+        if name is not None:
+            entries = [e for e in entries if name == e.name or name in e.aliases]
+            if not entries:
+                raise CarambaError(f"no component named '{name}'" + (f" in {family}" if family else ""),
+                                   fix="call layer_catalog without 'name' to see every component")
+        return Catalog(components=entries)
 
     @server.tool(annotations=READ_ONLY)
     @tool_errors

@@ -84,7 +84,8 @@ def _start(deps: ToolDeps, path: str | None, text: str | None, target: str | Non
     from caramba.engine.manifest import load_manifest
 
     file = manifest_input.materialize(deps, path, text)
-    manifest = load_manifest(file, overrides=overrides, allow_python_impl=deps.allow_python_impl)
+    manifest = manifest_input.checked(deps, load_manifest(file, overrides=overrides,
+                                                          allow_python_impl=deps.allow_python_impl))
     chosen = manifest.target(target)  # raises, listing the names, for an unknown target
     if not hasattr(chosen, "system"):
         raise CarambaError(f"target '{chosen.name}' is a process target (agents), not an experiment",

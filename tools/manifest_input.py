@@ -53,8 +53,23 @@ def load(deps: ToolDeps, path: str | None, text: str | None, overrides: list[str
     from caramba.engine.manifest import load_manifest
 
     source, body = source_of(deps, path, text, name)
-    return load_manifest(source, text=body, overrides=list(overrides or []),
-                         allow_python_impl=deps.allow_python_impl)
+    return checked(deps, load_manifest(source, text=body, overrides=list(overrides or []),
+                                       allow_python_impl=deps.allow_python_impl))
+
+
+def checked(deps: ToolDeps, manifest: Any) -> Any:
+    """Refuse a manifest that grants itself ``python:`` impls on a server that does not.
+
+    ``defaults.runtime.allow_python_impl: true`` in the YAML (or an override) would switch
+    the permission on from inside the submitted text; only the server operator may.
+    """
+    runtime = getattr(getattr(manifest, "defaults", None), "runtime", None)
+    granted = runtime.get("allow_python_impl") if isinstance(runtime, dict) else getattr(runtime, "allow_python_impl", False)
+    if granted and not deps.allow_python_impl:
+        raise ManifestInputError(
+            "the manifest sets defaults.runtime.allow_python_impl, but this MCP server does not allow python: impls",
+            fix="remove that setting (and any python: impl), or restart the server with --allow-python-impl")
+    return manifest
 
 
 def materialize(deps: ToolDeps, path: str | None, text: str | None) -> Path:
