@@ -17,6 +17,7 @@ import traceback
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from caramba.engine.errors import CarambaError
 
@@ -70,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
     except CarambaError as e:
         if debug:
             traceback.print_exc()
-        err_console.print(f"[bold red]error:[/] {e.render()}", markup=True, highlight=False, soft_wrap=True)
+        err_console.print(f"[bold red]error:[/] {escape(e.render())}", markup=True, highlight=False, soft_wrap=True)
         code = e.exit_code
     except KeyboardInterrupt:
         err_console.print("interrupted")

@@ -85,12 +85,12 @@ def apply_override(data: dict[str, Any], segments: list[str | int], value: Any) 
     path: list[str | int] = []
     for depth, seg in enumerate(segments):
         last = depth == len(segments) - 1
-        where = format_path(path) or "the manifest"
+        where = f"in '{format_path(path)}'" if path else "at the top level"
         if isinstance(node, list):
             try:
                 idx = _list_index(node, seg)
             except KeyError as e:
-                raise OverrideError(f"{where}: {e.args[0]}", "use a position like [0] or an item's name") from None
+                raise OverrideError(f"{where}: {e.args[0]}", "use a position like [0] or an item's name or id") from None
             path.append(idx)
             if last:
                 node[idx] = value
@@ -101,14 +101,14 @@ def apply_override(data: dict[str, Any], segments: list[str | int], value: Any) 
             if key not in node and not last:
                 close = did_you_mean(key, [str(k) for k in node])
                 fix = f"did you mean '{close}'?" if close else f"keys here: {', '.join(map(str, node)) or 'none'}"
-                raise OverrideError(f"{where} has no key '{key}'", fix)
+                raise OverrideError(f"{where}: no key '{key}'", fix)
             path.append(key)
             if last:
                 node[key] = value
             else:
                 node = node[key]
         else:
-            raise OverrideError(f"{where} is a {type(node).__name__} value, not a mapping or list",
+            raise OverrideError(f"{where}: a {type(node).__name__} value has no '{seg}'",
                                 "the path goes one step too deep")
     return tuple(path)
 
@@ -128,8 +128,7 @@ def apply_overrides(data: dict[str, Any], specs: list[str], smap: SourceMap, iss
         try:
             path = apply_override(data, segments, value)
         except OverrideError as e:
-            issues.add_at(Origin(OVERRIDE_FILE, None, None, ()), tuple(segments),
-                          f"--set {raw_path}: {e}", fix=e.fix)
+            issues.add_at(Origin(OVERRIDE_FILE, None, None, ()), (raw_path,), str(e), fix=e.fix)
             continue
         smap.drop_under(path)
         smap.set(path, Origin(OVERRIDE_FILE, None, None, path))
