@@ -1,0 +1,96 @@
+"""Console sinks: a rich progress bar, or one plain line per logged step.
+
+``instrument: rich`` (or ``auto`` on a terminal) shows a live bar per run with step,
+loss, lr, tokens/s and ETA; ``plain`` (or ``auto`` when stdout is not a terminal, e.g.
+CI logs or a subprocess) prints one fixed-format line per log step::
+
+    [train] step    200/1000 | loss 1.8734 | lr 3.00e-04 | 12,345 tok/s | eta 0:01:23
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import sys
+from typing import Any, TextIO
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+
+def _eta(seconds: float | None) -> str:
+    return str(_dt.timedelta(seconds=int(seconds))) if seconds is not None else "?"
+
+
+class PlainConsole:
+    """One line per progress/eval/checkpoint event."""
+
+    def __init__(self, stream: TextIO | None = None) -> None:
+        self.stream = stream or sys.stdout
+
+    def _print(self, text: str) -> None:
+        print(text, file=self.stream, flush=True)
+
+    def on_event(self, row: dict[str, Any]) -> None:
+        ev, run = row["event"], row.get("run")
+        if ev == "progress":
+            self._print(f"[{run}] step {row['step']:>6}/{row['total']} | loss {row['loss']:.4f} | lr {row['lr']:.2e} | "
+                        f"{row['tokens_per_s']:,.0f} tok/s | eta {_eta(row.get('eta_s'))}")
+        elif ev == "eval":
+            vals = " | ".join(f"{k} {v:.4f}" for k, v in row.items() if k.startswith("val_") and v is not None)
+            self._print(f"[{run}] eval at step {row['step']} | {vals}")
+        elif ev == "run_started":
+            self._print(f"[{run}] started: {row['steps']} steps on {row.get('device')}"
+                        + (f", resumed at step {row['start_step']}" if row.get("resumed") else ""))
+        elif ev == "checkpoint":
+            self._print(f"[{run}] checkpoint step {row['step']} -> {row['path']}")
+        elif ev in ("target_started", "target_finished", "run_finished", "artifact", "error"):
+            extra = {k: v for k, v in row.items() if k not in ("ts", "event", "run")}
+            self._print(f"[{run or 'target'}] {ev} {extra}")
+
+    def on_metric(self, row: dict[str, Any]) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+class RichConsole:
+    """A live progress bar per run plus one line per evaluation and checkpoint."""
+
+    def __init__(self, console: Console | None = None) -> None:
+        self.console = console or Console()
+        self.progress = Progress(
+            TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+            TextColumn("loss {task.fields[loss]}"), TextColumn("lr {task.fields[lr]}"),
+            TextColumn("{task.fields[tps]} tok/s"), TimeRemainingColumn(), console=self.console)
+        self.tasks: dict[str, Any] = {}
+        self.progress.start()
+
+    def on_event(self, row: dict[str, Any]) -> None:
+        ev, run = row["event"], row.get("run")
+        if ev == "run_started":
+            self.tasks[run] = self.progress.add_task(str(run), total=row["steps"], completed=row.get("start_step", 0),
+                                                     loss="-", lr="-", tps="-")
+        elif ev == "progress" and run in self.tasks:
+            self.progress.update(self.tasks[run], completed=row["step"], loss=f"{row['loss']:.4f}",
+                                 lr=f"{row['lr']:.2e}", tps=f"{row['tokens_per_s']:,.0f}")
+        elif ev == "eval":
+            vals = " ".join(f"{k}={v:.4f}" for k, v in row.items() if k.startswith("val_") and v is not None)
+            self.progress.console.print(f"[cyan]{run}[/] eval step {row['step']}: {vals}")
+        elif ev == "checkpoint":
+            self.progress.console.print(f"[dim]{run} checkpoint step {row['step']}[/]")
+        elif ev == "error":
+            self.progress.console.print(f"[red]{row.get('message')}[/]")
+
+    def on_metric(self, row: dict[str, Any]) -> None:
+        pass
+
+    def close(self) -> None:
+        self.progress.stop()
+
+
+def make_console(instrument: str) -> PlainConsole | RichConsole:
+    """``rich`` | ``plain`` | ``auto`` (rich on a terminal)."""
+    if instrument == "rich" or (instrument == "auto" and sys.stdout.isatty()):
+        return RichConsole()
+    return PlainConsole()

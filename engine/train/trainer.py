@@ -1,0 +1,200 @@
+"""``trainer.standard`` (alias ``trainer.train``): the optimisation loop of one run.
+
+One step = ``gradient_accumulation_steps`` micro-batches → (unscale, clip) → optimizer
+step → scheduler step. Every ``log_every`` steps the loop reports a ``progress`` event and
+a ``train`` metrics row (the loss *of that step*, not a running mean, so a resumed run
+reports exactly what the uninterrupted one would); every ``eval_every`` steps and at the
+end it evaluates the first ``eval_iters`` validation batches; every ``save_every`` steps
+and at the end it writes a checkpoint. ``should_stop()`` (set by SIGTERM/SIGINT) ends
+the loop after the current step with a checkpoint.
+
+Determinism: the caller seeds every RNG before building the model; the data order is
+a function of (seed, epoch, position) and every RNG state is saved in the checkpoint,
+so ``resume`` continues the same curve bit for bit on CPU.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import torch
+from pydantic import BaseModel, ConfigDict
+
+from caramba.engine.data.base import Component, DataSplits
+from caramba.engine.data.loader import BatchStream, eval_batches
+from caramba.engine.errors import CarambaError, NotImplementedYet
+from caramba.engine.train.checkpoint import save_checkpoint, set_rng_state
+from caramba.engine.train.device import resolve_precision
+from caramba.engine.train.objectives import ObjectiveComponent
+from caramba.engine.train.optim import make_optimizer, make_scheduler
+from caramba.engine.train.options import TrainOptions
+from caramba.engine.train.registry import TRAINERS
+from caramba.engine.train.tasks import TaskComponent
+
+
+class Recorder(Protocol):
+    """Where the loop reports (the runner's run recorder)."""
+
+    def event(self, name: str, run: str | None, **fields: Any) -> None: ...
+    def metric(self, row: dict[str, Any]) -> None: ...
+
+
+@dataclass
+class TrainJob:
+    """One run's training, fully resolved by the runner."""
+
+    run_id: str
+    system: torch.nn.Module
+    objective: ObjectiveComponent
+    task: TaskComponent
+    data: DataSplits
+    opts: TrainOptions
+    steps: int
+    seed: int
+    device: torch.device
+    checkpoint_dir: Path
+    recorder: Recorder
+    resume_state: dict[str, Any] | None = None
+    should_stop: Callable[[], bool] = lambda: False
+
+
+@dataclass
+class TrainOutcome:
+    state: str  # completed | cancelled
+    step: int
+    metrics: dict[str, float] = field(default_factory=dict)
+
+
+def _floats(metrics: dict[str, torch.Tensor], weight: float = 1.0) -> dict[str, float]:
+    return {k: float(v) * weight for k, v in metrics.items()}
+
+
+def _to_device(batch: dict[str, torch.Tensor], device: torch.device) -> dict[str, torch.Tensor]:
+    return {k: v.to(device, non_blocking=True) for k, v in batch.items()}
+
+
+def _tokens(batch: dict[str, torch.Tensor]) -> int:
+    """Tokens (language modelling) or examples (everything else) in a batch."""
+    ids = batch.get("input_ids")
+    return int(ids.numel()) if ids is not None else int(next(iter(batch.values())).shape[0])
+
+
+class StandardConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+@TRAINERS.register("trainer.standard", aliases=("trainer.train",))
+class StandardTrainer(Component):
+    """End-to-end training of a system with one objective."""
+
+    Config = StandardConfig
+
+    def train(self, job: TrainJob) -> TrainOutcome:
+        opts = job.opts
+        if opts.num_workers:
+            raise NotImplementedYet("train.num_workers > 0 (worker processes for data loading) is not implemented yet",
+                                    fix="set num_workers: 0 (batches are cut from memory-mapped arrays in-process)")
+        prec = resolve_precision(opts, job.device)
+        system = job.system.to(device=job.device, dtype=prec.param_dtype)
+        model = torch.compile(system) if opts.compile_model else system
+        optimizer = make_optimizer(system, opts)
+        scheduler = make_scheduler(optimizer, job.steps, opts)
+        scaler = torch.amp.GradScaler("cuda", enabled=prec.use_scaler)
+        stream = BatchStream(job.data.train, opts.batch_size, job.seed)
+        step, last_val = 0, {}
+        if job.resume_state is not None:
+            st = job.resume_state
+            optimizer.load_state_dict(st["optimizer"])
+            scheduler.load_state_dict(st["scheduler"])
+            scaler.load_state_dict(st["scaler"])
+            stream.load_state_dict(st["data"])
+            set_rng_state(st["rng"])
+            step, last_val = int(st["step"]), dict(st.get("last_val", {}))
+        job.recorder.event("run_started", job.run_id, steps=job.steps, start_step=step, device=str(job.device),
+                           resumed=job.resume_state is not None)
+
+        def save(at: int, final: dict[str, float] | None = None) -> None:
+            state = {"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
+                     "scaler": scaler.state_dict(), "data": stream.state_dict(), "last_val": last_val,
+                     "final_metrics": final, "steps": job.steps}
+            path = save_checkpoint(job.checkpoint_dir, at, system, state, keep=opts.keep_checkpoints)
+            job.recorder.event("checkpoint", job.run_id, step=at, path=str(path))
+
+        model.train()
+        last_train: dict[str, float] = {}
+        t_log, tok_log, t_start, steps_start = time.perf_counter(), 0, time.perf_counter(), step
+        while step < job.steps:
+            lr = optimizer.param_groups[0]["lr"]
+            step_metrics: dict[str, float] = {}
+            log_now = (step + 1) % opts.log_every == 0 or step + 1 == job.steps
+            for _ in range(opts.gradient_accumulation_steps):
+                batch = _to_device(stream.next_batch(), job.device)
+                with prec.autocast():
+                    res = job.objective(model(batch), batch, system)
+                scaler.scale(res.loss / opts.gradient_accumulation_steps).backward()
+                if log_now:  # floats force a device sync: only on logging steps
+                    for k, v in _floats(res.metrics, 1.0 / opts.gradient_accumulation_steps).items():
+                        step_metrics[k] = step_metrics.get(k, 0.0) + v
+                tok_log += _tokens(batch)
+            if opts.grad_clip_norm:
+                scaler.unscale_(optimizer)
+                gnorm = torch.nn.utils.clip_grad_norm_(system.parameters(), opts.grad_clip_norm)
+            scaler.step(optimizer)
+            scaler.update()
+            optimizer.zero_grad(set_to_none=True)
+            scheduler.step()
+            step += 1
+            if step_metrics:
+                if not all(math.isfinite(x) for x in step_metrics.values()):
+                    raise CarambaError(f"run '{job.run_id}': loss became {step_metrics.get('loss')} at step {step}",
+                                       fix="lower lr, enable grad_clip_norm, or check the data")
+                now = time.perf_counter()
+                tps = tok_log / max(now - t_log, 1e-9)
+                t_log, tok_log = now, 0
+                if opts.grad_clip_norm:
+                    step_metrics["grad_norm"] = float(gnorm)
+                last_train = job.task.derive(step_metrics)
+                eta = (now - t_start) / max(step - steps_start, 1) * (job.steps - step)
+                job.recorder.metric({"run": job.run_id, "step": step, "split": "train", **last_train, "lr": lr,
+                                     "tokens_per_s": tps})
+                job.recorder.event("progress", job.run_id, step=step, total=job.steps, loss=last_train["loss"],
+                                   lr=lr, tokens_per_s=tps, eta_s=eta)
+            if job.data.val is not None and ((opts.eval_every and step % opts.eval_every == 0) or step == job.steps):
+                last_val = self.evaluate(job, model, system, prec)
+                job.recorder.metric({"run": job.run_id, "step": step, "split": "val", **last_val})
+                job.recorder.event("eval", job.run_id, step=step, **{f"val_{k}": v for k, v in last_val.items()})
+            if step == job.steps:
+                final = {"steps": float(step), **{f"train_{k}": v for k, v in last_train.items()},
+                         **{f"val_{k}": v for k, v in last_val.items()}}
+                save(step, final)
+                return TrainOutcome("completed", step, final)
+            if opts.save_every and step % opts.save_every == 0:
+                save(step)
+            if job.should_stop():
+                if not (opts.save_every and step % opts.save_every == 0):
+                    save(step)
+                return TrainOutcome("cancelled", step, {f"train_{k}": v for k, v in last_train.items()})
+        raise CarambaError(f"run '{job.run_id}' was asked to start at step {step} of {job.steps}")
+
+    @torch.no_grad()
+    def evaluate(self, job: TrainJob, model: torch.nn.Module, system: torch.nn.Module, prec: Any) -> dict[str, float]:
+        """Mean metrics over the first ``eval_iters`` validation batches (example-weighted)."""
+        assert job.data.val is not None
+        model.eval()
+        totals: dict[str, float] = {}
+        count = 0
+        for batch in eval_batches(job.data.val, job.opts.batch_size, job.opts.eval_iters):
+            batch = _to_device(batch, job.device)
+            n = next(iter(batch.values())).shape[0]
+            with prec.autocast():
+                res = job.objective(model(batch), batch, system)
+            for k, v in _floats(res.metrics, n).items():
+                totals[k] = totals.get(k, 0.0) + v
+            count += n
+        model.train()
+        return job.task.derive({k: v / max(count, 1) for k, v in totals.items()})
