@@ -37,7 +37,8 @@ class Report(Protocol):
 class TopologyConfig(NodeConfig):
     """Base topology config: the ordered child nodes."""
 
-    layers: list[dict[str, Any]] = Field(
+    # items stay untyped here: parse_node checks each one and reports it at its own path
+    layers: list[Any] = Field(
         min_length=1, description="child layers/topologies (each a mapping with a 'type'), applied in order")
 
 

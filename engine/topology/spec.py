@@ -140,8 +140,8 @@ def infer_widths(spec: NodeSpec, in_width: int | None, problems: list[ConfigProb
             out = spec.config.infer_width(in_width)
         except FieldError as e:
             problems.append(_field_problem(spec.path, e))
-            declared = spec.config.input_width()
-            out = spec.config.output_width(declared)
+            # continue as if the layer took what flows in, so one wrong field is one problem
+            out = spec.config.output_width(in_width)
     else:
         out = None  # invalid placeholder, or a python impl without a caramba Config: unknown
     spec.out_width = out
