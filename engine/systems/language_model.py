@@ -34,6 +34,7 @@ from caramba.engine.systems.registry import SYSTEMS
 class LanguageModelPlan:
     model: tuple[Any, Any]
     init: tuple[Any, Any] | None
+    init_from: str | None = None
 
 
 @SYSTEMS.register("system.language_model")
@@ -45,6 +46,9 @@ class LanguageModelSystem(System):
         init: dict[str, Any] | str | None = Field(
             "GPT2Initializer", description="weight initializer (GPT2Initializer: N(0, 0.02), scaled residual "
             "projections); null keeps PyTorch's defaults")
+        init_from: str | None = Field(
+            None, description="local Hugging Face Llama directory (config.json + safetensors) loaded after init; "
+            "not read on the meta device (dry-run)")
 
     @classmethod
     def plan(cls, config: Any, path: Path, problems: list[ConfigProblem], *,
@@ -56,7 +60,7 @@ class LanguageModelSystem(System):
         init = parse_typed(INITIALIZERS, cfg.init, path + ("init",), problems) if cfg.init is not None else None
         if model is None or (cfg.init is not None and init is None):
             return None
-        return LanguageModelPlan(model, init)
+        return LanguageModelPlan(model, init, cfg.init_from)
 
     @classmethod
     def from_plan(cls, plan: LanguageModelPlan) -> LanguageModelSystem:
@@ -68,6 +72,9 @@ class LanguageModelSystem(System):
         if plan.init is not None:
             init_cls, init_cfg = plan.init
             init_cls(init_cfg).apply(self.model)
+        if plan.init_from is not None and not next(self.model.parameters()).is_meta:
+            from caramba.engine.model.hf_llama import load_hf_llama
+            load_hf_llama(self.model, plan.init_from)
 
     def forward(self, batch: dict[str, torch.Tensor], cache: Any = None) -> dict[str, torch.Tensor]:
         if "input_ids" not in batch:
