@@ -110,8 +110,11 @@ class NodeWalker:
         mark = node.start_mark
         return Origin(self.display, mark.line + 1, mark.column + 1, source_path)
 
-    def problem(self, node: yaml.Node, source_path: YPath, message: str, fix: str) -> None:
+    def problem(self, node: yaml.Node, source_path: YPath, message: str, fix: str, *, poison: bool = True) -> None:
+        """Report a problem at ``node``; ``poison`` silences later echoes about the same value."""
         self.issues.add_at(self.origin(node, source_path), source_path, message, fix=fix)
+        if poison:
+            self.issues.poison(source_path)
 
     def walk(self, node: yaml.Node, data_path: YPath, source_path: YPath) -> Any:
         """The plain value of ``node``; ``data_path`` is where it lands in the document."""
@@ -160,7 +163,7 @@ class NodeWalker:
             if key in seen:
                 first = seen[key].start_mark.line + 1
                 self.problem(key_node, source_path + (str(key),), f"duplicate key '{key}' (first written on line {first})",
-                             "remove one of the two; YAML keeps only the last")
+                             "remove one of the two; YAML keeps only the last", poison=False)
             seen[key] = key_node
         try:
             self.composed.loader.flatten_mapping(node)
