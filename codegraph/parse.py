@@ -236,7 +236,7 @@ class _Visitor(ast.NodeVisitor):
 
     def _calls_in(self, expr: ast.AST) -> None:
         for n in ast.walk(expr):
-            if isinstance(n, ast.Call):
+            if isinstance(n, ast.Call) and not (isinstance(n.func, ast.Name) and n.func.id == "super"):
                 self.f.calls.append(Call(self.here, n.lineno, _short(n.func), dotted(n.func), self._class_of_caller()))
 
 
