@@ -39,6 +39,7 @@ LAYERS: Registry[Any] = Registry(
         "caramba.engine.layers.moe",
         "caramba.engine.layers.ssm",
         "caramba.engine.layers.lora",
+        "caramba.engine.layers.torch_op",
     ),
 )
 TOPOLOGIES: Registry[Any] = Registry(
@@ -49,6 +50,7 @@ TOPOLOGIES: Registry[Any] = Registry(
         "caramba.engine.topology.nested",
         "caramba.engine.topology.parallel",
         "caramba.engine.topology.branching",
+        "caramba.engine.topology.graph",
     ),
 )
 MODELS: Registry[Any] = Registry("model type", modules=("caramba.engine.model.transformer",))
