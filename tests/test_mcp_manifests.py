@@ -11,8 +11,8 @@ import anyio
 from mcp import Client
 
 from caramba.tools.server import ServerOptions, build_server
-from tests.support.mcp_manifests import tiny, tiny_bad_width, tiny_python_impl, tiny_self_granted
-from tests.support.mcp_procs import error_text, structured
+from caramba.tests.support.mcp_manifests import tiny, tiny_bad_width, tiny_python_impl, tiny_self_granted
+from caramba.tests.support.mcp_procs import error_text, structured
 
 
 def _run(ws, body, **opts):

@@ -15,7 +15,7 @@ import anyio
 import httpx
 import pytest
 
-from tests.support.mcp_procs import error_text, http_client, http_server, server_env, stdio_client, structured, token_of
+from caramba.tests.support.mcp_procs import error_text, http_client, http_server, server_env, stdio_client, structured, token_of
 
 EXPECTED_TOOLS = {
     "list_presets", "get_preset", "layer_catalog", "validate_manifest", "dry_run_manifest", "write_manifest",

@@ -28,7 +28,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 import caramba
 from caramba.tools import (
-    group_files, group_manifests, group_memory, group_results, group_runs, prompts,
+    group_codegraph, group_files, group_manifests, group_memory, group_results, group_runs, prompts,
     resources,
 )
 from caramba.tools.common import ToolDeps
@@ -36,7 +36,7 @@ from caramba.tools.jobs import DEFAULT_MAX_RUNNING, JobManager
 from caramba.tools.sandbox import Limits, Sandbox
 from caramba.workspace import Workspace
 
-GROUPS = (group_manifests, group_runs, group_results, group_memory, group_files)
+GROUPS = (group_manifests, group_runs, group_results, group_codegraph, group_memory, group_files)
 
 INSTRUCTIONS = """\
 caramba: manifest-driven neural-architecture research. Typical loop:
