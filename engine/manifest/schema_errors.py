@@ -92,15 +92,18 @@ def data_path(loc: tuple[Any, ...], data: Any) -> YPath:
     """Pydantic ``loc`` → the YAML path, dropping discriminator tags pydantic inserts."""
     out: list[str | int] = []
     node: Any = data
+    skipped_tag = False
     for el in loc:
+        if isinstance(node, dict) and node.get("type") == el and not skipped_tag:
+            skipped_tag = True  # the tag of a discriminated union (a process target's loc is
+            continue            # ('targets', 0, 'process', 'process', ...): tag, then the field)
+        skipped_tag = False
         if isinstance(node, dict) and el in node:
             out.append(el)
             node = node[el]
         elif isinstance(node, list) and isinstance(el, int) and 0 <= el < len(node):
             out.append(el)
             node = node[el]
-        elif isinstance(node, dict) and node.get("type") == el:
-            continue
         elif isinstance(el, str) and el.startswith(("function-", "[key]")):
             continue
         else:
@@ -134,7 +137,8 @@ def report_schema_errors(exc: ValidationError, model: type[BaseModel], data: Any
                        expected=field.description if field is not None else None,
                        fix=f"add '{loc[-1]}: ...' here")
         elif kind in ("union_tag_invalid", "union_tag_not_found"):
-            tags = _options(str(ctx.get("expected_tags", "")))
+            union = schema_at(model, loc)
+            tags = [str(_tag_of(m)) for m in typing.get_args(union)] if union is not None else []
             if kind == "union_tag_not_found":
                 issues.add(path + ("type",), "missing 'type'", expected=f"one of {', '.join(tags)}",
                            fix=f"add 'type: {tags[0]}'" if tags else None)
