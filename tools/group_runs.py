@@ -90,7 +90,8 @@ def _start(deps: ToolDeps, path: str | None, text: str | None, target: str | Non
     if not hasattr(chosen, "system"):
         raise CarambaError(f"target '{chosen.name}' is a process target (agents), not an experiment",
                            fix="run_manifest runs experiment targets; start process targets with the agents CLI")
-    return deps.jobs.start(file, target=chosen.name, overrides=overrides, device=device)
+    return deps.jobs.start(file, target=chosen.name, overrides=overrides, device=device,
+                           allow_python_impl=deps.allow_python_impl)
 
 
 def register(server: MCPServer, deps: ToolDeps) -> None:

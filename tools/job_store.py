@@ -50,6 +50,7 @@ class JobRecord(BaseModel):
     target: str | None = Field(None, description="the target name, or None for the manifest's default")
     overrides: list[str] = Field(default_factory=list, description="--set dotted.path=value overrides")
     device: str | None = Field(None, description="--device passed to the run, if any")
+    allow_python_impl: bool = Field(False, description="--allow-python-impl passed to the run")
     state: JobState = "starting"
     pid: int | None = None
     pid_start: int | None = Field(None, description="process start time (/proc), guards against pid reuse")

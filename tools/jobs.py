@@ -59,12 +59,13 @@ class JobManager:
 
     # ----------------------------------------------------------------- starting
     def start(self, manifest: Path, *, target: str | None = None, overrides: list[str] | None = None,
-              device: str | None = None) -> JobRecord:
+              device: str | None = None, allow_python_impl: bool = False) -> JobRecord:
         """Launch a run of ``manifest`` (a file inside the workspace) and return its record."""
         rel = self._rel(manifest)
         job_id = new_job_id()
         rec = JobRecord(job_id=job_id, manifest=rel, target=target, overrides=list(overrides or []),
-                        device=device, log=self._rel(self.store.dir / f"{job_id}.log"))
+                        device=device, allow_python_impl=allow_python_impl,
+                        log=self._rel(self.store.dir / f"{job_id}.log"))
         with self.store.locked():
             self._check_capacity()
             self.store.save(rec)
@@ -108,6 +109,8 @@ class JobManager:
             cmd += ["--set", ov]
         if rec.device:
             cmd += ["--device", rec.device]
+        if rec.allow_python_impl:
+            cmd.append("--allow-python-impl")
         if resume:
             cmd.append("--resume")
         env = dict(os.environ, CARAMBA_WORKSPACE=str(self.workspace.root), PYTHONUNBUFFERED="1")

@@ -120,7 +120,14 @@ def read_progress(run_dir: Path) -> RunProgress:
     prog = RunProgress()
     for ev in EventTail(run_dir / "events.jsonl").read_new(max_bytes=64 * 1024 * 1024):
         prog.apply(ev)
+    prog.artifacts = [_relative(a, run_dir) for a in prog.artifacts]
     return prog
+
+
+def _relative(path: str, run_dir: Path) -> str:
+    """An artifact path as the run tools name it: relative to the run directory."""
+    p = Path(path)
+    return str(p.relative_to(run_dir)) if p.is_absolute() and p.is_relative_to(run_dir) else path
 
 
 def last_metrics(run_dir: Path, max_tail: int = 64 * 1024) -> dict[str, dict[str, Any]]:

@@ -37,12 +37,13 @@ targets:
     objective: objective.next_token_ce
     trainer: trainer.standard
     runs:
-      - {id: a, steps: STEPS, seed: 1, train: {batch_size: 4, block_size: 16, lr: 0.001, device: cpu}}
+      - {id: a, steps: STEPS, seed: 1, train: {batch_size: 4, block_size: 16, lr: 0.001, device: cpu, log_every: 1, save_every: SAVE}}
 """
 
 
-def tiny(steps: int = 4) -> str:
-    return TINY.replace("STEPS", str(steps))
+def tiny(steps: int = 4, save_every: int = 0) -> str:
+    """``save_every`` > 0 writes a checkpoint every that many steps (0 = only at the end)."""
+    return TINY.replace("STEPS", str(steps)).replace("SAVE", str(save_every))
 
 
 def tiny_bad_width() -> str:
