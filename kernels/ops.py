@@ -1,51 +1,51 @@
 """The operations the engine's layers call. A manifest never names a kernel.
 
-Each function here is the single entry point for one operation; the kernels package
-decides (once, at import, from the detected platform) whether the Triton kernel or the
-PyTorch reference implements it. Shapes use (B)atch, (H)eads, (T) query length,
-(S) key length, (D) head dim, (C) channels.
+Each function here is the single entry point for one operation. It asks the dispatch
+table (:mod:`caramba.kernels.dispatch`) for the implementation that serves tensors on
+its input's device — the Triton kernel on CUDA, the PyTorch reference
+(:mod:`caramba.kernels.reference`, which also defines the semantics) on CPU, MPS and the
+meta device — and calls it. The table is logged once when this module is imported.
+Shapes use (B)atch, (H)eads, (T) query length, (S) key length, (D) head dim,
+(C) channels, (N) rows, (V) vocabulary.
 """
 
 from __future__ import annotations
 
-import math
-
 import torch
-import torch.nn.functional as F
+
+from caramba.kernels import reference
+from caramba.kernels.dispatch import log_table, route
+
+log_table()
 
 
 def rms_norm(x: torch.Tensor, weight: torch.Tensor | None, eps: float) -> torch.Tensor:
     """RMSNorm over the last dim: x / sqrt(mean(x^2) + eps) * weight. x: (..., C)."""
-    xf = x.float()
-    y = xf * torch.rsqrt(xf.pow(2).mean(-1, keepdim=True) + eps)
-    y = y.to(x.dtype)
-    return y * weight if weight is not None else y
+    return route("rms_norm", x.device.type)(x, weight, eps)
 
 
 def layer_norm(x: torch.Tensor, weight: torch.Tensor | None, bias: torch.Tensor | None, eps: float) -> torch.Tensor:
     """LayerNorm over the last dim. x: (..., C)."""
-    return F.layer_norm(x, (x.shape[-1],), weight, bias, eps)
+    return route("layer_norm", x.device.type)(x, weight, bias, eps)
 
 
 def swiglu(gate: torch.Tensor, up: torch.Tensor) -> torch.Tensor:
     """silu(gate) * up, elementwise."""
-    return F.silu(gate) * up
+    return route("swiglu", gate.device.type)(gate, up)
 
 
 def geglu(gate: torch.Tensor, up: torch.Tensor) -> torch.Tensor:
     """gelu(gate, tanh approximation) * up, elementwise."""
-    return F.gelu(gate, approximate="tanh") * up
+    return route("geglu", gate.device.type)(gate, up)
 
 
 def apply_rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
-    """Rotate pairs (x[..., :D/2], x[..., D/2:]) (the Llama / "rotate-half" layout).
+    """Rotate pairs (x[..., i], x[..., R/2 + i]) for i < R/2 (the Llama "rotate-half" layout).
 
-    x: (B, H, T, D) with D even; cos, sin: (T, D/2). Returns a new tensor.
+    x: (B, H, T, D); cos, sin: (T, R/2) with R <= D even (R < D: partial rotary, the
+    remaining dims pass through). Returns a new tensor. The tables get no gradient.
     """
-    d2 = x.shape[-1] // 2
-    x1, x2 = x[..., :d2], x[..., d2:]
-    c, s = cos.to(x.dtype), sin.to(x.dtype)
-    return torch.cat((x1 * c - x2 * s, x1 * s + x2 * c), dim=-1)
+    return route("apply_rope", x.device.type)(x, cos, sin)
 
 
 def attention(
@@ -56,25 +56,46 @@ def attention(
 
     q: (B, H, T, D); k, v: (B, Hkv, S, D) with H % Hkv == 0. When T < S (decode), query
     i sits at absolute position S - T + i for the causal/window masks. Returns (B, H, T, D).
+    ``dropout_p > 0`` (training-time attention dropout) always runs the reference (SDPA):
+    the flash kernel has no dropout; the dispatch table says so.
     """
-    B, H, T, D = q.shape
-    Hkv, S = k.shape[1], k.shape[2]
-    if H != Hkv:
-        k = k.repeat_interleave(H // Hkv, dim=1)
-        v = v.repeat_interleave(H // Hkv, dim=1)
-    scale = scale if scale is not None else 1.0 / math.sqrt(D)
-    if window is None and (not causal or T == S):
-        return F.scaled_dot_product_attention(q, k, v, is_causal=causal and T > 1, scale=scale, dropout_p=dropout_p)
-    qpos = torch.arange(S - T, S, device=q.device)[:, None]
-    kpos = torch.arange(S, device=q.device)[None, :]
-    allowed = torch.ones(T, S, dtype=torch.bool, device=q.device)
-    if causal:
-        allowed &= kpos <= qpos
-    if window is not None:
-        allowed &= kpos > qpos - window
-    return F.scaled_dot_product_attention(q, k, v, attn_mask=allowed, scale=scale, dropout_p=dropout_p)
+    if dropout_p > 0.0:
+        return reference.attention(q, k, v, causal=causal, scale=scale, window=window, dropout_p=dropout_p)
+    return route("attention", q.device.type)(q, k, v, causal=causal, scale=scale, window=window)
+
+
+def decoupled_attention(
+    q_sem: torch.Tensor, k_sem: torch.Tensor, q_geo: torch.Tensor, k_geo: torch.Tensor, v: torch.Tensor, *,
+    causal: bool, scale: float | None = None, window: int | None = None,
+) -> torch.Tensor:
+    """DBA attention: softmax((q_sem·k_sem + q_geo·k_geo) * scale) @ v.
+
+    q_sem (B, H, T, Ds), k_sem (B, Hkv, S, Ds), q_geo (B, H, T, Dg) and k_geo
+    (B, Hkv, S, Dg) with RoPE already applied to the geometric parts, v (B, Hkv, S, Dv);
+    ``scale`` defaults to 1/sqrt(Ds + Dg). Returns (B, H, T, Dv).
+    """
+    return route("decoupled_attention", q_sem.device.type)(q_sem, k_sem, q_geo, k_geo, v, causal=causal,
+                                                           scale=scale, window=window)
 
 
 def cross_entropy(logits: torch.Tensor, targets: torch.Tensor, ignore_index: int = -100) -> torch.Tensor:
-    """Mean token cross-entropy. logits: (N, V), targets: (N,)."""
-    return F.cross_entropy(logits.float(), targets, ignore_index=ignore_index)
+    """Mean token cross-entropy over targets != ignore_index. logits: (N, V), targets: (N,)."""
+    return route("cross_entropy", logits.device.type)(logits, targets, ignore_index)
+
+
+def linear_cross_entropy(hidden: torch.Tensor, weight: torch.Tensor, targets: torch.Tensor,
+                         ignore_index: int = -100) -> torch.Tensor:
+    """cross_entropy(hidden @ weight.T, targets) without materialising the (N, V) logits.
+
+    hidden: (N, C), weight: (V, C) (the LM head / tied embedding), targets: (N,).
+    """
+    return route("linear_cross_entropy", hidden.device.type)(hidden, weight, targets, ignore_index)
+
+
+def selective_scan(u: torch.Tensor, delta: torch.Tensor, A: torch.Tensor, B: torch.Tensor, C: torch.Tensor,
+                   D: torch.Tensor | None = None, *, delta_softplus: bool = False) -> torch.Tensor:
+    """Mamba selective scan. u, delta: (Bt, Dm, L); A: (Dm, N); B, C: (Bt, N, L); D: (Dm,).
+
+    See :func:`caramba.kernels.reference.selective_scan` for the recurrence.
+    """
+    return route("selective_scan", u.device.type)(u, delta, A, B, C, D, delta_softplus=delta_softplus)

@@ -1,0 +1,200 @@
+"""Fused RMSNorm and LayerNorm: one Triton kernel forward, one backward.
+
+Forward, per row of ``x (N, C)``: ``xhat = (x - mean) * rstd`` (RMSNorm: no mean),
+``y = xhat * w + b``; ``mean`` and ``rstd`` are saved (fp32, 8 bytes/row) so the
+backward reads x and dy once. Backward, per row: ``g = dy * w``,
+``dx = rstd * (g - mean(g) - xhat * mean(g * xhat))`` (RMSNorm drops ``mean(g)``);
+the weight/bias gradients ``sum_rows(dy * xhat)`` and ``sum_rows(dy)`` are reduced in
+registers by a persistent grid (one program per SM, each owning a contiguous slab of rows)
+into a ``(programs, C)`` fp32 partial that one small ``sum(0)`` finishes.
+
+Everything is computed in fp32 (fp64 when the input is fp64, which is what
+``torch.autograd.gradcheck`` uses under the interpreter).
+
+    y = rms_norm(x, weight, eps=1e-6)        # autograd-aware, x (..., C) on CUDA
+"""
+
+from __future__ import annotations
+
+import torch
+import triton
+import triton.language as tl
+
+from caramba.kernels.checks import check_dtype, check_same_device, check_shape, fail
+from caramba.kernels.launch import compute_dtype, num_programs
+
+
+@triton.jit
+def _norm_fwd_kernel(
+    X,  # (N, C) input rows, last dim contiguous
+    Y,  # (N, C) output rows, contiguous
+    W,  # (C,) weight (unused when HAS_W is False)
+    B,  # (C,) bias (unused when HAS_B is False)
+    Mean,  # (N,) saved row means (LayerNorm only)
+    Rstd,  # (N,) saved reciprocal standard deviations
+    stride_x, C, eps,
+    IS_RMS: tl.constexpr, HAS_W: tl.constexpr, HAS_B: tl.constexpr,
+    BLOCK: tl.constexpr, COMPUTE: tl.constexpr,
+):
+    row = tl.program_id(0).to(tl.int64)
+    cols = tl.arange(0, BLOCK)
+    mask = cols < C
+    x = tl.load(X + row * stride_x + cols, mask=mask, other=0.0).to(COMPUTE)
+    if IS_RMS:
+        xc = x
+    else:
+        mean = tl.sum(x, axis=0) / C
+        xc = tl.where(mask, x - mean, 0.0)
+        tl.store(Mean + row, mean)
+    var = tl.sum(xc * xc, axis=0) / C
+    rstd = 1.0 / tl.sqrt(var + eps)
+    y = xc * rstd
+    if HAS_W:
+        y = y * tl.load(W + cols, mask=mask, other=0.0).to(COMPUTE)
+    if HAS_B:
+        y = y + tl.load(B + cols, mask=mask, other=0.0).to(COMPUTE)
+    tl.store(Rstd + row, rstd)
+    tl.store(Y + row * C + cols, y.to(Y.dtype.element_ty), mask=mask)
+
+
+@triton.jit
+def _norm_bwd_kernel(
+    DY,  # (N, C) upstream gradient, contiguous
+    X,  # (N, C) forward input, last dim contiguous
+    W,  # (C,) weight (unused when HAS_W is False)
+    Mean,  # (N,) saved means (LayerNorm only)
+    Rstd,  # (N,) saved reciprocal standard deviations
+    DX,  # (N, C) input gradient, contiguous
+    DWp,  # (programs, C) per-program partial weight gradient
+    DBp,  # (programs, C) per-program partial bias gradient
+    stride_x, N, C, rows_per_prog,
+    IS_RMS: tl.constexpr, HAS_W: tl.constexpr, HAS_B: tl.constexpr,
+    BLOCK: tl.constexpr, COMPUTE: tl.constexpr,
+):
+    pid = tl.program_id(0)
+    cols = tl.arange(0, BLOCK)
+    mask = cols < C
+    if HAS_W:
+        w = tl.load(W + cols, mask=mask, other=0.0).to(COMPUTE)
+    dw = tl.zeros((BLOCK,), dtype=COMPUTE)
+    db = tl.zeros((BLOCK,), dtype=COMPUTE)
+    start = pid.to(tl.int64) * rows_per_prog
+    n_rows = tl.minimum(rows_per_prog, N - start)
+    for i in range(0, n_rows):
+        row64 = start + i
+        x = tl.load(X + row64 * stride_x + cols, mask=mask, other=0.0).to(COMPUTE)
+        dy = tl.load(DY + row64 * C + cols, mask=mask, other=0.0).to(COMPUTE)
+        rstd = tl.load(Rstd + row64)
+        if IS_RMS:
+            xhat = x * rstd
+        else:
+            xhat = tl.where(mask, (x - tl.load(Mean + row64)) * rstd, 0.0)
+        if HAS_W:
+            g = dy * w
+        else:
+            g = dy
+        c1 = tl.sum(g * xhat, axis=0) / C
+        if IS_RMS:
+            dx = (g - xhat * c1) * rstd
+        else:
+            c2 = tl.sum(g, axis=0) / C
+            dx = (g - c2 - xhat * c1) * rstd
+        tl.store(DX + row64 * C + cols, dx.to(DX.dtype.element_ty), mask=mask)
+        dw += dy * xhat
+        db += dy
+    if HAS_W:
+        tl.store(DWp + pid * C + cols, dw, mask=mask)
+    if HAS_B:
+        tl.store(DBp + pid * C + cols, db, mask=mask)
+
+
+def _block(C: int) -> tuple[int, int]:
+    block = triton.next_power_of_2(C)
+    if block > 65536:
+        raise fail("norm", f"row width {C} exceeds the fused kernel's 65536 limit",
+                   "use the PyTorch reference (CARAMBA_KERNELS=reference) for such widths")
+    return block, min(max(block // 256, 1), 16)
+
+
+def _check(op: str, x: torch.Tensor, w: torch.Tensor | None, b: torch.Tensor | None) -> None:
+    check_same_device(op, x=x, weight=w, bias=b)
+    check_dtype(op, "x", x)
+    C = x.shape[-1]
+    for name, p in (("weight", w), ("bias", b)):
+        if p is not None:
+            check_dtype(op, name, p)
+            check_shape(op, name, p, (C,), "(C,)")
+
+
+def norm_forward(x: torch.Tensor, w: torch.Tensor | None, b: torch.Tensor | None, eps: float, is_rms: bool):
+    """Launch the forward kernel. Returns ``(y, x2d, mean, rstd)``; y has x's shape."""
+    op = "rms_norm" if is_rms else "layer_norm"
+    _check(op, x, w, b)
+    shape, C = x.shape, x.shape[-1]
+    x2 = x.reshape(-1, C)
+    if x2.stride(-1) != 1:
+        x2 = x2.contiguous()
+    N = x2.shape[0]
+    out_dtype = x.dtype if w is None else torch.promote_types(x.dtype, w.dtype)
+    y = torch.empty((N, C), dtype=out_dtype, device=x.device)
+    cdt = compute_dtype(x.dtype)
+    stat = torch.float64 if cdt == tl.float64 else torch.float32
+    rstd = torch.empty(N, dtype=stat, device=x.device)
+    mean = rstd if is_rms else torch.empty(N, dtype=stat, device=x.device)
+    block, warps = _block(C)
+    if N > 0:
+        _norm_fwd_kernel[(N,)](x2, y, w if w is not None else x2, b if b is not None else x2, mean, rstd,
+                               x2.stride(0), C, eps, IS_RMS=is_rms, HAS_W=w is not None,
+                               HAS_B=b is not None, BLOCK=block, COMPUTE=cdt, num_warps=warps)
+    return y.reshape(shape), x2, mean, rstd
+
+
+def norm_backward(dy: torch.Tensor, x2: torch.Tensor, w: torch.Tensor | None, has_b: bool,
+                  mean: torch.Tensor, rstd: torch.Tensor, is_rms: bool):
+    """Launch the backward kernel. Returns ``(dx (N, C), dw (C,) | None, db (C,) | None)``."""
+    N, C = x2.shape
+    dy2 = dy.reshape(N, C).contiguous()
+    dx = torch.empty((N, C), dtype=x2.dtype, device=x2.device)
+    cdt = compute_dtype(x2.dtype)
+    stat = torch.float64 if cdt == tl.float64 else torch.float32
+    progs = max(1, min(num_programs(x2.device), N))
+    rows_per_prog = triton.cdiv(N, progs) if N else 1
+    dwp = torch.zeros((progs, C), dtype=stat, device=x2.device)
+    dbp = torch.zeros((progs, C), dtype=stat, device=x2.device) if has_b else dwp
+    block, warps = _block(C)
+    if N > 0:
+        _norm_bwd_kernel[(progs,)](dy2, x2, w if w is not None else x2, mean, rstd, dx, dwp, dbp,
+                                   x2.stride(0), N, C, rows_per_prog, IS_RMS=is_rms, HAS_W=w is not None,
+                                   HAS_B=has_b, BLOCK=block, COMPUTE=cdt, num_warps=warps)
+    dw = dwp.sum(0).to(w.dtype) if w is not None else None
+    db = dbp.sum(0).to(w.dtype if w is not None else x2.dtype) if has_b else None
+    return dx, dw, db
+
+
+class NormFunction(torch.autograd.Function):
+    """Autograd wrapper shared by RMSNorm (``is_rms=True``) and LayerNorm."""
+
+    @staticmethod
+    def forward(ctx, x, w, b, eps: float, is_rms: bool):  # type: ignore[override]
+        y, x2, mean, rstd = norm_forward(x, w, b, eps, is_rms)
+        ctx.save_for_backward(x2, w, mean, rstd)
+        ctx.has_b, ctx.is_rms, ctx.x_shape, ctx.b_dtype = b is not None, is_rms, x.shape, None if b is None else b.dtype
+        return y
+
+    @staticmethod
+    def backward(ctx, dy):  # type: ignore[override]
+        x2, w, mean, rstd = ctx.saved_tensors
+        dx, dw, db = norm_backward(dy, x2, w, ctx.has_b, mean, rstd, ctx.is_rms)
+        if db is not None:
+            db = db.to(ctx.b_dtype)
+        return dx.reshape(ctx.x_shape), dw, db, None, None
+
+
+def rms_norm(x: torch.Tensor, weight: torch.Tensor | None, eps: float) -> torch.Tensor:
+    """RMSNorm over the last dim through the fused Triton kernels. x: (..., C)."""
+    return NormFunction.apply(x, weight, None, eps, True)
+
+
+def layer_norm(x: torch.Tensor, weight: torch.Tensor | None, bias: torch.Tensor | None, eps: float) -> torch.Tensor:
+    """LayerNorm over the last dim through the fused Triton kernels. x: (..., C)."""
+    return NormFunction.apply(x, weight, bias, eps, False)

@@ -1,0 +1,134 @@
+"""PyTorch references: the definition of every operation, and the CPU/MPS path.
+
+Each function is the semantics a Triton kernel must reproduce (the tests compare against
+these), and the implementation the dispatch table picks where Triton is not the fast
+path. Shapes: (B)atch, (H)eads, (T) query length, (S) key length, (D) head dim,
+(C) channels, (N) rows, (V) vocabulary.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+
+
+def rms_norm(x: torch.Tensor, weight: torch.Tensor | None, eps: float) -> torch.Tensor:
+    """RMSNorm over the last dim: x / sqrt(mean(x^2) + eps) * weight. x: (..., C)."""
+    xf = x.float() if x.dtype != torch.float64 else x
+    y = (xf * torch.rsqrt(xf.pow(2).mean(-1, keepdim=True) + eps)).to(x.dtype)
+    return y * weight if weight is not None else y
+
+
+def layer_norm(x: torch.Tensor, weight: torch.Tensor | None, bias: torch.Tensor | None, eps: float) -> torch.Tensor:
+    """LayerNorm over the last dim. x: (..., C)."""
+    return F.layer_norm(x, (x.shape[-1],), weight, bias, eps)
+
+
+def swiglu(gate: torch.Tensor, up: torch.Tensor) -> torch.Tensor:
+    """silu(gate) * up, elementwise."""
+    return F.silu(gate) * up
+
+
+def geglu(gate: torch.Tensor, up: torch.Tensor) -> torch.Tensor:
+    """gelu(gate, tanh approximation) * up, elementwise."""
+    return F.gelu(gate, approximate="tanh") * up
+
+
+def apply_rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    """Rotary embedding in the rotate-half (Llama) layout, optionally on a prefix of D.
+
+    x: (B, H, T, D); cos, sin: (T, R/2) with R <= D even. The first R dims are rotated
+    as pairs (x[..., i], x[..., R/2 + i]); dims R..D pass through unchanged (partial
+    rotary, e.g. DBA's geometric part). Scaling variants (llama3, NTK) live in the
+    tables. Returns a new tensor.
+    """
+    r2 = cos.shape[-1]
+    x1, x2, rest = x[..., :r2], x[..., r2:2 * r2], x[..., 2 * r2:]
+    c, s = cos.to(x.dtype), sin.to(x.dtype)
+    return torch.cat((x1 * c - x2 * s, x1 * s + x2 * c, rest), dim=-1)
+
+
+def _mask(T: int, S: int, causal: bool, window: int | None, device: torch.device) -> torch.Tensor:
+    """(T, S) boolean mask; query i sits at absolute position S - T + i."""
+    qpos = torch.arange(S - T, S, device=device)[:, None]
+    kpos = torch.arange(S, device=device)[None, :]
+    allowed = torch.ones(T, S, dtype=torch.bool, device=device)
+    if causal:
+        allowed &= kpos <= qpos
+    if window is not None:
+        allowed &= kpos > qpos - window
+    return allowed
+
+
+def attention(
+    q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, *, causal: bool, scale: float | None = None,
+    window: int | None = None, dropout_p: float = 0.0,
+) -> torch.Tensor:
+    """Scaled dot-product attention with GQA/MQA and an optional sliding window.
+
+    q: (B, H, T, D); k: (B, Hkv, S, D); v: (B, Hkv, S, Dv) with H % Hkv == 0. When T < S
+    (decode), query i sits at absolute position S - T + i for the causal/window masks.
+    Returns (B, H, T, Dv).
+    """
+    H, T, D = q.shape[1], q.shape[2], q.shape[3]
+    Hkv, S = k.shape[1], k.shape[2]
+    if H != Hkv:
+        k = k.repeat_interleave(H // Hkv, dim=1)
+        v = v.repeat_interleave(H // Hkv, dim=1)
+    scale = scale if scale is not None else 1.0 / math.sqrt(D)
+    if window is None and (not causal or T == S):
+        return F.scaled_dot_product_attention(q, k, v, is_causal=causal and T > 1, scale=scale, dropout_p=dropout_p)
+    allowed = _mask(T, S, causal, window, q.device)
+    return F.scaled_dot_product_attention(q, k, v, attn_mask=allowed, scale=scale, dropout_p=dropout_p)
+
+
+def decoupled_attention(
+    q_sem: torch.Tensor, k_sem: torch.Tensor, q_geo: torch.Tensor, k_geo: torch.Tensor, v: torch.Tensor, *,
+    causal: bool, scale: float | None = None, window: int | None = None,
+) -> torch.Tensor:
+    """DBA attention: scores = (q_sem·k_sem + q_geo·k_geo) * scale, softmax, @ v.
+
+    q_sem: (B, H, T, Ds), k_sem: (B, Hkv, S, Ds), q_geo: (B, H, T, Dg) (RoPE already
+    applied), k_geo: (B, Hkv, S, Dg), v: (B, Hkv, S, Dv). ``scale`` defaults to
+    1/sqrt(Ds + Dg). The score sum equals one dot product over the concatenated head
+    dims, which is how this reference computes it. Returns (B, H, T, Dv).
+    """
+    scale = scale if scale is not None else 1.0 / math.sqrt(q_sem.shape[-1] + q_geo.shape[-1])
+    return attention(torch.cat((q_sem, q_geo), -1), torch.cat((k_sem, k_geo), -1), v,
+                     causal=causal, scale=scale, window=window)
+
+
+def cross_entropy(logits: torch.Tensor, targets: torch.Tensor, ignore_index: int = -100) -> torch.Tensor:
+    """Mean token cross-entropy over non-ignored targets. logits: (N, V), targets: (N,)."""
+    return F.cross_entropy(logits.float(), targets, ignore_index=ignore_index)
+
+
+def linear_cross_entropy(hidden: torch.Tensor, weight: torch.Tensor, targets: torch.Tensor,
+                         ignore_index: int = -100) -> torch.Tensor:
+    """cross_entropy(hidden @ weight.T, targets). hidden: (N, C), weight: (V, C)."""
+    return cross_entropy(hidden @ weight.t(), targets, ignore_index)
+
+
+def selective_scan(u: torch.Tensor, delta: torch.Tensor, A: torch.Tensor, B: torch.Tensor, C: torch.Tensor,
+                   D: torch.Tensor | None = None, *, delta_softplus: bool = False) -> torch.Tensor:
+    """Mamba's selective scan (S6), sequential definition.
+
+    u, delta: (Bt, Dm, L); A: (Dm, N); B, C: (Bt, N, L) (input-dependent); D: (Dm,).
+    h_t = exp(delta_t * A) * h_{t-1} + delta_t * B_t * u_t;  y_t = C_t · h_t + D * u_t.
+    Computed in fp32; returns (Bt, Dm, L) in u's dtype.
+    """
+    dt = F.softplus(delta.float()) if delta_softplus else delta.float()
+    uf, Af, Bf, Cf = u.float(), A.float(), B.float(), C.float()
+    Bt, Dm, L = u.shape
+    h = torch.zeros(Bt, Dm, A.shape[1], dtype=torch.float32, device=u.device)
+    ys = []
+    for t in range(L):
+        dA = torch.exp(dt[:, :, t, None] * Af)  # (Bt, Dm, N)
+        h = dA * h + (dt[:, :, t] * uf[:, :, t])[:, :, None] * Bf[:, None, :, t]
+        ys.append((h * Cf[:, None, :, t]).sum(-1))
+    y = torch.stack(ys, -1)
+    if D is not None:
+        y = y + D.float()[:, None] * uf
+    return y.to(u.dtype)
