@@ -177,10 +177,7 @@ def link(facts: FileFacts, table: SymbolTable) -> Links:
 
 
 def _module_prefix(target: str, table: SymbolTable) -> str | None:
-    """``from pkg.m import missing`` still imports module ``pkg.m``."""
-    parts = target.split(".")
-    for i in range(len(parts) - 1, 0, -1):
-        p = ".".join(parts[:i])
-        if table.kinds.get(p) == "module":
-            return p
-    return None
+    """``from pkg.m import missing`` still imports module ``pkg.m`` (only the direct parent:
+    ``pkg.gone.x`` with ``pkg.gone`` deleted must not silently become an import of ``pkg``)."""
+    parent = target.rpartition(".")[0]
+    return parent if parent and table.kinds.get(parent) == "module" else None

@@ -76,8 +76,9 @@ def dependents(graph: Any, paths: list[str], new_modules: list[str]) -> set[str]
         out |= {r[0] for r in graph.ro_query(q, {"paths": paths}).result_set}
     if new_modules:
         q = ("MATCH (m:Module) WHERE size(m.unresolved_imports) > 0 AND any(x IN m.unresolved_imports WHERE "
-             "any(n IN $mods WHERE x = n OR x STARTS WITH n + '.')) RETURN DISTINCT m.file")
-        out |= {r[0] for r in graph.ro_query(q, {"mods": new_modules}).result_set}
+             "(x IN $mods OR any(p IN $prefixes WHERE x STARTS WITH p))) RETURN DISTINCT m.file")
+        params = {"mods": new_modules, "prefixes": [m + "." for m in new_modules]}
+        out |= {r[0] for r in graph.ro_query(q, params).result_set}
     return out - set(paths)
 
 

@@ -24,6 +24,7 @@ Files that fail to parse are listed in ``report.errors`` (file, line, message), 
 from __future__ import annotations
 
 import os
+import socket
 import time
 import tomllib
 import uuid
@@ -97,17 +98,46 @@ def discover(root: Path) -> dict[str, Path]:
     return out
 
 
+_DEL_IF = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0"
+_HELD: set[str] = set()  # lock tokens held by this process right now
+
+
+def _stale(token: str) -> bool:
+    """A lock is stale when its holder, on this host, is a dead process, or is this process
+    but no longer holds it (a sync whose server connection died mid-way)."""
+    host, pid, _ = (token.split("|", 2) + ["", ""])[:3]
+    if host != socket.gethostname() or not pid.isdigit():
+        return False  # another machine: only the TTL can tell
+    if int(pid) == os.getpid():
+        return token not in _HELD
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
 class _Lock:
+    """``codegraph:lock:<graph>`` in the server itself, so syncs from any process serialise."""
+
     def __init__(self, db: Any, graph: str, wait_s: float) -> None:
-        self.r, self.key, self.token, self.wait_s = db.connection, f"codegraph:lock:{graph}", uuid.uuid4().hex, wait_s
+        self.r, self.key, self.wait_s = db.connection, f"codegraph:lock:{graph}", wait_s
+        self.token = f"{socket.gethostname()}|{os.getpid()}|{uuid.uuid4().hex}"
 
     def __enter__(self) -> "_Lock":
         deadline = time.monotonic() + self.wait_s
         while not self.r.set(self.key, self.token, nx=True, px=LOCK_TTL_MS):
+            holder = self.r.get(self.key)
+            if holder and _stale(holder):
+                self.r.eval(_DEL_IF, 1, self.key, holder)
+                continue
             if time.monotonic() > deadline:
                 raise CarambaError(f"another sync of this graph has held {self.key} for {self.wait_s:.0f} s",
                                    fix=f"wait for it, or if it crashed wait {LOCK_TTL_MS // 1000} s for the lock to expire")
             time.sleep(0.05)
+        _HELD.add(self.token)
         return self
 
     def refresh(self) -> None:
@@ -117,8 +147,8 @@ class _Lock:
         self.r.pexpire(self.key, LOCK_TTL_MS)
 
     def __exit__(self, *exc: object) -> None:
-        if self.r.get(self.key) == self.token:
-            self.r.delete(self.key)
+        _HELD.discard(self.token)
+        self.r.eval(_DEL_IF, 1, self.key, self.token)
 
 
 def sync_repository(path: Path, *, db: Any, graph: str | None = None, lock_wait_s: float = LOCK_WAIT_S) -> SyncReport:
@@ -130,6 +160,20 @@ def sync_repository(path: Path, *, db: Any, graph: str | None = None, lock_wait_
     key = store.graph_key(name)
     t0 = time.perf_counter()
     report = SyncReport(graph=name, root=str(root))
+    import redis
+
+    try:
+        _sync_locked(db, root, name, key, lock_wait_s, report)
+    except (redis.ConnectionError, redis.TimeoutError) as e:
+        raise CarambaError(f"lost the connection to FalkorDB while syncing '{name}': {e}; "
+                           "the previous graph is intact (a sync only replaces it as its last step)",
+                           fix="check the server with `caramba db status` (`caramba db start` restarts the "
+                               "embedded one), then run the sync again") from None
+    report.seconds = time.perf_counter() - t0
+    return report
+
+
+def _sync_locked(db: Any, root: Path, name: str, key: str, lock_wait_s: float, report: SyncReport) -> None:
     with _Lock(db, key, lock_wait_s) as lock:
         tmp_key = key + ".sync"
         if tmp_key in db.list_graphs():
@@ -143,8 +187,7 @@ def sync_repository(path: Path, *, db: Any, graph: str | None = None, lock_wait_
         deleted = sorted(set(old) - set(files))
         report.skipped, report.removed = len(files) - len(changed), len(deleted)
         if exists and not changed and not deleted:
-            report.seconds = time.perf_counter() - t0
-            return report
+            return
         if exists:
             db.select_graph(key).copy(tmp_key)
         g = db.select_graph(tmp_key)
@@ -155,8 +198,6 @@ def sync_repository(path: Path, *, db: Any, graph: str | None = None, lock_wait_
         _apply(g, root, data, changed, deleted, report, lock.refresh)
         lock.refresh()
         db.connection.execute_command("RENAME", tmp_key, key)
-    report.seconds = time.perf_counter() - t0
-    return report
 
 
 def _apply(g: Any, root: Path, data: dict[str, bytes], changed: list[str], deleted: list[str],
