@@ -1,9 +1,71 @@
-"""Engine commands (see `engine/cli.py`)."""
+"""``caramba run FILE``: train an experiment target (or print its plan).
+
+::
+
+    caramba run manifests/mlp_classifier.yml
+    caramba run manifests/standard_transformer.yml --set targets[0].runs[0].steps=50 --device cpu
+    caramba run my.yml --target finetune --dry-run       # the plan: no data, no weights
+    caramba run my.yml --resume                          # continue the newest run of the target
+    caramba run my.yml --run-id 20250101-120000-ab12 --resume
+
+Exit codes: 0 completed, 2 a user error (bad manifest, missing file — printed with
+file, line, YAML path and a fix, no traceback), 130 cancelled (SIGINT/SIGTERM: the run
+stops after the current step and leaves a checkpoint to ``--resume`` from).
+"""
 
 from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
 
 import typer
 
 
 def register(app: typer.Typer) -> None:
-    """Add these commands to the root app."""
+    """Add ``run`` to the root app."""
+    app.command("run")(run)
+
+
+def run(
+    file: Annotated[Path, typer.Argument(help="the manifest to run", show_default=False)],
+    target: Annotated[str | None, typer.Option("--target", "-t", help="target name or entrypoint (default: entrypoints.default, else the first)")] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="print the plan (meta device: no data, no weights) and stop")] = False,
+    set_: Annotated[list[str] | None, typer.Option("--set", help="override a value: dotted.path=value (e.g. targets[0].runs[0].steps=5); repeatable")] = None,
+    resume: Annotated[bool, typer.Option("--resume", help="continue the newest run of the target (or --run-id) from its last checkpoint")] = False,
+    device: Annotated[str | None, typer.Option("--device", help="override every run's device: auto, cpu, cuda, cuda:N")] = None,
+    run_id: Annotated[str | None, typer.Option("--run-id", help="the run directory name (default: a fresh YYYYmmdd-HHMMSS-xxxx)")] = None,
+    allow_python_impl: Annotated[bool, typer.Option("--allow-python-impl", help="permit impl: python:module:Symbol (runs code the manifest names)")] = False,
+) -> None:
+    """Run an experiment target: train its runs, write checkpoints, metrics and artifacts."""
+    import sys
+
+    from rich.console import Console
+    from rich.markup import escape
+
+    from caramba.engine.errors import ManifestError
+    from caramba.engine.manifest import load_manifest
+
+    try:
+        manifest = load_manifest(file, overrides=set_ or [], allow_python_impl=allow_python_impl)
+    except ManifestError as e:
+        Console(stderr=True, highlight=False, soft_wrap=True).print(f"[bold red]error:[/] {escape(e.render())}",
+                                                                    markup=True)
+        raise typer.Exit(2) from None
+    if dry_run:
+        from caramba.engine.plan import make_plan
+
+        Console().print(make_plan(manifest, target).render())
+        return
+    from caramba.engine.runner import run_target
+
+    result = run_target(manifest, target=target, run_id=run_id, resume=resume, device=device,
+                        argv=["caramba", *sys.argv[1:]])
+    out = Console(highlight=False, soft_wrap=True)
+    if result.state != "completed":
+        out.print(f"run {result.state} at {result.run_dir} — continue with: caramba run {file} "
+                  f"--target {result.target} --run-id {result.run_id} --resume")
+        raise typer.Exit(130)
+    for rid, metrics in result.results.items():
+        shown = ", ".join(f"{k}={v:.4g}" for k, v in metrics.items() if k.startswith("val_") or k == "steps")
+        out.print(f"[bold]{escape(rid)}[/]: {escape(shown)}")
+    out.print(f"run directory: {result.run_dir}")

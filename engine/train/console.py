@@ -1,8 +1,8 @@
 """Console sinks: a rich progress bar, or one plain line per logged step.
 
-``instrument: rich`` (or ``auto`` on a terminal) shows a live bar per run with step,
-loss, lr, tokens/s and ETA; ``plain`` (or ``auto`` when stdout is not a terminal, e.g.
-CI logs or a subprocess) prints one fixed-format line per log step::
+``instrument: rich`` (the default) shows a live bar per run with step, loss, lr,
+tokens/s and ETA when stdout is a terminal; ``plain`` — or ``rich`` when stdout is not a
+terminal (CI logs, a subprocess, a pipe) — prints one fixed-format line per log step::
 
     [train] step    200/1000 | loss 1.8734 | lr 3.00e-04 | 12,345 tok/s | eta 0:01:23
 """
@@ -90,7 +90,7 @@ class RichConsole:
 
 
 def make_console(instrument: str) -> PlainConsole | RichConsole:
-    """``rich`` | ``plain`` | ``auto`` (rich on a terminal)."""
-    if instrument == "rich" or (instrument == "auto" and sys.stdout.isatty()):
+    """``rich``/``auto``: a live bar on a terminal, plain lines otherwise; ``plain``: lines."""
+    if instrument in ("rich", "auto") and sys.stdout.isatty():
         return RichConsole()
     return PlainConsole()

@@ -18,12 +18,16 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from caramba.engine.errors import CarambaError, NotImplementedYet
 
-#: accepted by the schema, implemented by later work: a run that sets them stops here.
+#: accepted by the schema, implemented by later work: a run that sets them (to anything
+#: but the schema's default) stops here with NotImplementedYet.
 LATER_FIELDS: dict[str, str] = {
     "teacher_ckpt": "distillation from a teacher (trainer.upcycle)",
     "cache_teacher_outputs": "distillation from a teacher (trainer.upcycle)",
-    "peft": "parameter-efficient fine-tuning",
+    "dba_init": "upcycle surgery (trainer.upcycle)",
+    "peft": "parameter-efficient fine-tuning (LoRA)",
     "distributed": "multi-GPU/multi-node training (DDP/FSDP)",
+    "distributed_backend": "multi-GPU/multi-node training (DDP/FSDP)",
+    "activation_checkpointing": "activation checkpointing",
     "convergence_target": "convergence-based stopping",
     "convergence_patience": "convergence-based stopping",
     "convergence_max_steps": "convergence-based stopping",
@@ -59,9 +63,9 @@ class TrainOptions(BaseModel):
     compile_model: bool = False
     num_workers: int = Field(0, ge=0)
     pin_memory: bool = False
-    eval_every: int | None = Field(None, gt=0, description="evaluate every N steps (and at the end); default: only at the end")
+    eval_every: int = Field(0, ge=0, description="evaluate every N steps (and at the end); 0 = only at the end")
     eval_iters: int = Field(20, gt=0, description="validation batches per evaluation")
-    save_every: int | None = Field(None, gt=0, description="checkpoint every N steps (and at the end)")
+    save_every: int = Field(0, ge=0, description="checkpoint every N steps (and at the end); 0 = only at the end")
     keep_checkpoints: int = Field(3, ge=1, description="keep the newest K step checkpoints")
     log_every: int = Field(10, gt=0, description="train metrics every N steps")
     deterministic: bool = Field(False, description="torch deterministic algorithms (slower on CUDA)")
@@ -71,7 +75,7 @@ class LoggingOptions(BaseModel):
     """``defaults.logging``: console, TensorBoard and Weights & Biases."""
 
     model_config = ConfigDict(extra="forbid")
-    instrument: Literal["rich", "plain", "auto"] = "auto"  # auto: rich on a TTY, plain otherwise
+    instrument: Literal["rich", "plain", "none", "auto"] = "rich"  # rich needs a TTY; otherwise plain lines
     tensorboard: bool = True
     wandb: bool = False
     wandb_project: str | None = None
@@ -102,13 +106,23 @@ def _validate(model: type[BaseModel], data: dict[str, Any], where: str) -> Any:
                            fix=f"fix {where}.{loc} in the manifest (see `caramba validate`)") from None
 
 
+def _later_default(train: Any, name: str) -> Any:
+    """The schema's default for a later-work field (None when ``train`` is a plain dict)."""
+    if isinstance(train, BaseModel) and name in type(train).model_fields:
+        return type(train).model_fields[name].get_default(call_default_factory=True)
+    return None
+
+
 def resolve_train_options(train: Any, *, runtime: Any = None, logging: Any = None,
                           run_id: str = "?") -> TrainOptions:
-    """Merge ``runs[].train`` over ``defaults.runtime``/``defaults.logging`` and check it."""
+    """Merge ``runs[].train`` over ``defaults.runtime``/``defaults.logging`` and check it.
+
+    ``train`` is the manifest's ``TrainConfig`` (or a plain mapping in tests).
+    """
     data = as_dict(train)
     for name, feature in LATER_FIELDS.items():
         value = data.pop(name, None)
-        if value not in (None, False, {}, []):
+        if value not in (None, False, {}, [], _later_default(train, name)):
             raise NotImplementedYet(f"runs[{run_id}].train.{name}: {feature} is not implemented yet",
                                     fix=f"remove '{name}' from the run's train config")
     phase = data.get("phase", "standard")
@@ -123,7 +137,8 @@ def resolve_train_options(train: Any, *, runtime: Any = None, logging: Any = Non
     for key in ("eval_iters", "log_every"):
         if key in lg:
             merged[key] = lg[key]
-    merged.update(data)
+    explicit = train.model_fields_set if isinstance(train, BaseModel) else set(data)
+    merged.update({k: v for k, v in data.items() if k in explicit or k not in merged})
     return _validate(TrainOptions, merged, f"runs[{run_id}].train")
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from caramba.engine.registry import Registry
 
-OBJECTIVES: Registry = Registry("objective", modules=("caramba.engine.train.objectives",))
-TASKS: Registry = Registry("task", modules=("caramba.engine.train.tasks",))
+OBJECTIVES: Registry = Registry("objective", modules=("caramba.engine.train.objectives",
+                                                   "caramba.engine.train.objectives_library"))
+TASKS: Registry = Registry("task", modules=("caramba.engine.train.tasks", "caramba.engine.train.tasks_library"))
 TRAINERS: Registry = Registry("trainer", modules=("caramba.engine.train.trainer",))

@@ -1,0 +1,122 @@
+"""``run_target``: train every run of one experiment target and write its run directory.
+
+::
+
+    from caramba.engine.manifest import load_manifest
+    from caramba.engine.runner import run_target
+    result = run_target(load_manifest("manifests/mlp_classifier.yml"))
+    result.run_dir, result.state, result.results["train"]["val_accuracy"]
+
+Pipeline for a target: choose the run directory (fresh, ``run_id``, or ``resume``) →
+write ``manifest.yml`` and ``run.json`` → build the system once (seeded with the first
+run's seed) → for each ``runs[]`` entry in order: resolve its train options, build the
+data, train (continuing from the run's last checkpoint when resuming; a run whose final
+checkpoint exists is skipped, its weights loaded) → artifacts and ``results.json`` →
+``run.json`` state ``completed`` (or ``cancelled`` on SIGTERM/SIGINT, ``failed`` on an
+error, which is also written to ``events.jsonl`` before it propagates).
+
+The model carries over from one run to the next (e.g. a pre-train run then a
+fine-tune run); each run gets a fresh optimizer and schedule.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from caramba.engine.errors import CarambaError, NotImplementedYet
+from caramba.workspace import Workspace
+
+
+@dataclass
+class RunResult:
+    """What a finished (or stopped) target run produced."""
+
+    run_dir: Path
+    run_id: str
+    target: str
+    state: str  # completed | cancelled
+    results: dict[str, dict[str, float]] = field(default_factory=dict)  # runs[].id -> final metrics
+    artifacts: list[Path] = field(default_factory=list)
+
+
+def _refuse_later_features(target: Any) -> None:
+    """Fail before any training when the target needs a feature not built yet."""
+    if getattr(target, "benchmarks", None):
+        raise NotImplementedYet(f"target '{target.name}': benchmarks are not implemented yet",
+                                fix="remove the target's 'benchmarks' list (or override it with --set) to train only")
+    for run in target.runs:
+        if getattr(run, "verify", None) is not None:
+            raise NotImplementedYet(f"runs[{run.id}].verify: verification gates are not implemented yet",
+                                    fix="remove the run's 'verify' block to train only")
+        if getattr(run, "checkpoint", None):
+            raise NotImplementedYet(f"runs[{run.id}].checkpoint: starting from saved weights is not implemented yet",
+                                    fix="remove 'checkpoint' to train from the initialisation")
+
+
+def run_target(manifest: Any, target: str | None = None, run_id: str | None = None, resume: bool = False,
+               device: str | None = None, workspace: Workspace | None = None,
+               on_event: Callable[[dict[str, Any]], None] | None = None, *,
+               argv: list[str] | None = None, console: bool = True) -> RunResult:
+    """Train one experiment target of a loaded manifest; see the module docstring."""
+    from caramba.engine.manifest import ExperimentTarget
+    from caramba.engine.train.console import make_console
+    from caramba.engine.train.loggers import check_wandb, make_trackers
+    from caramba.engine.train.options import resolve_logging
+    from caramba.engine.train.recorder import RunRecorder
+    from caramba.engine.train.rundir import RunInfo, choose_run_dir, target_dir, write_text
+    from caramba.engine.train.signals import StopSignals
+
+    tgt = manifest.target(target)
+    if not isinstance(tgt, ExperimentTarget):
+        raise CarambaError(f"target '{tgt.name}' is a process target (an agent workflow), not an experiment",
+                           fix="run it with the agents (caramba brainstorm/process commands), or pick an experiment target")
+    _refuse_later_features(tgt)
+    log_opts = resolve_logging(manifest.defaults.logging)
+    check_wandb(log_opts)
+    ws = workspace or Workspace()
+    folder = target_dir(ws.runs_dir, manifest.name, tgt.name)
+    run_dir, rid, resuming = choose_run_dir(folder, run_id=run_id, resume=resume)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    argv = list(sys.argv) if argv is None else argv
+    if resuming:
+        info = RunInfo.resume(run_dir, argv)
+    else:
+        write_text(run_dir / "manifest.yml", manifest.resolved_yaml())
+        info = RunInfo.start(run_dir, manifest=manifest.name, target=tgt.name, run_id=rid, argv=argv)
+    sinks: list[Any] = []
+    if console and log_opts.instrument != "none":
+        sinks.append(make_console(log_opts.instrument))
+    sinks += make_trackers(log_opts, run_dir, f"{manifest.name}/{tgt.name}/{rid}", {"manifest": manifest.name})
+    recorder = RunRecorder(run_dir, sinks=sinks, on_event=on_event)
+    try:
+        with StopSignals() as stop:
+            recorder.event("target_started", None, target=tgt.name, run_id=rid, run_dir=str(run_dir), resumed=resuming)
+            from caramba.engine.train.target import train_target
+
+            state, results = train_target(manifest, tgt, run_dir, recorder, device=device, workspace=ws,
+                                          resuming=resuming, should_stop=stop)
+            artifacts: list[Path] = []
+            if state == "completed":
+                from caramba.engine.artifacts import write_artifacts
+
+                artifacts = write_artifacts(run_dir, tgt, results, recorder)
+            recorder.event("target_finished", None, state=state)
+            info.set_state(state)
+            return RunResult(run_dir, rid, tgt.name, state, results, artifacts)
+    except KeyboardInterrupt:
+        recorder.event("error", None, message="interrupted")
+        recorder.event("target_finished", None, state="cancelled")
+        info.set_state("cancelled")
+        raise
+    except BaseException as e:
+        message = e.render() if isinstance(e, CarambaError) else f"{type(e).__name__}: {e}"
+        recorder.event("error", None, message=message)
+        recorder.event("target_finished", None, state="failed")
+        info.set_state("failed")
+        raise
+    finally:
+        recorder.close()

@@ -1,0 +1,94 @@
+"""Train the runs of one experiment target in order (the runner's inner loop).
+
+For each ``runs[]`` entry: resolve its options, seed every RNG with the run's seed, build
+(or reuse) the data, pick up the run's checkpoint when resuming, and hand a
+:class:`~caramba.engine.train.trainer.TrainJob` to the target's trainer. The system is
+built once, before the first run, right after seeding with the first run's seed, so the
+initial weights are a function of that seed.
+
+Resuming: a run whose final checkpoint exists is finished — its weights are loaded and
+its metrics come from the checkpoint; the first unfinished run continues from its
+newest checkpoint (or from the start), after ``metrics.jsonl`` rows logged past that
+checkpoint are dropped so the file holds one continuous curve.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from caramba.engine.data.base import DataContext, DataSplits
+from caramba.engine.data.registry import DATASETS
+from caramba.engine.train.checkpoint import latest_checkpoint, load_checkpoint, seed_everything
+from caramba.engine.train.device import resolve_device
+from caramba.engine.train.options import resolve_train_options
+from caramba.engine.train.recorder import RunRecorder, truncate_metrics
+from caramba.engine.train.registry import OBJECTIVES, TASKS, TRAINERS
+from caramba.engine.train.trainer import TrainJob
+from caramba.workspace import Workspace
+
+
+def _component(registry: Any, spec: Any) -> Any:
+    return registry.get(spec.ref)(spec.config)
+
+
+def _manifest_dir(manifest: Any) -> Path | None:
+    src = manifest.source_file
+    return Path(src).resolve().parent if src and Path(src).exists() else None
+
+
+def train_target(manifest: Any, tgt: Any, run_dir: Path, recorder: RunRecorder, *, device: str | None,
+                 workspace: Workspace, resuming: bool, should_stop: Callable[[], bool]
+                 ) -> tuple[str, dict[str, dict[str, float]]]:
+    """Returns ``(state, {run id: final metrics})`` with state ``completed`` or ``cancelled``."""
+    from caramba.engine.systems.build import build_system
+
+    task = _component(TASKS, tgt.task)
+    objective = _component(OBJECTIVES, tgt.objective)
+    trainer = _component(TRAINERS, tgt.trainer)
+    allow = bool(manifest.defaults.runtime.allow_python_impl)
+    seed_everything(tgt.runs[0].seed)
+    system = build_system(tgt.system, device="cpu", allow_python_impl=allow)
+    data_cache: dict[tuple[int, int | None], DataSplits] = {}
+    results: dict[str, dict[str, float]] = {}
+    order = [r.id for r in tgt.runs]
+    for index, run in enumerate(tgt.runs):
+        opts = resolve_train_options(run.train, runtime=manifest.defaults.runtime,
+                                     logging=manifest.defaults.logging, run_id=run.id)
+        dev = resolve_device(device or opts.device)
+        ckpt_dir = run_dir / "checkpoints" / run.id
+        state = None
+        if resuming:
+            latest = latest_checkpoint(ckpt_dir)
+            if latest is not None:
+                state = load_checkpoint(latest, system)
+                if state.get("final_metrics") is not None and int(state["step"]) >= run.steps:
+                    results[run.id] = state["final_metrics"]
+                    recorder.event("run_finished", run.id, metrics=results[run.id], skipped=True)
+                    continue
+            start = int(state["step"]) if state is not None else 0
+            later = set(order[index + 1:])
+            truncate_metrics(run_dir, lambda r, start=start, rid=run.id, later=later:
+                             r.get("run") not in later and not (r.get("run") == rid and r.get("step", 0) > start))
+            resuming = False  # every later run starts fresh
+        if state is None:
+            seed_everything(run.seed)
+        key = (run.seed, opts.block_size)
+        if key not in data_cache:
+            ctx = DataContext(workspace, _manifest_dir(manifest), seed=run.seed, block_size=opts.block_size,
+                              val_frac=manifest.defaults.data.val_frac)
+            data_cache[key] = _component(DATASETS, tgt.data).build(ctx)
+        job = TrainJob(run_id=run.id, system=system, objective=objective, task=task, data=data_cache[key],
+                       opts=opts, steps=run.steps, seed=run.seed, device=dev, checkpoint_dir=ckpt_dir,
+                       recorder=recorder, resume_state=state, should_stop=should_stop)
+        outcome = trainer.train(job)
+        if outcome.state != "completed":
+            return outcome.state, results
+        results[run.id] = outcome.metrics
+        recorder.event("run_finished", run.id, metrics=outcome.metrics)
+        system = job.system
+    return "completed", results
+
