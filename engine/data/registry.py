@@ -21,5 +21,7 @@ DATASETS: Registry = Registry(
         "caramba.engine.data.tokens",
         "caramba.engine.data.supervised",
         "caramba.engine.data.text",
+        "caramba.engine.data.graph",
+        "caramba.engine.data.graph_generators",
     ),
 )

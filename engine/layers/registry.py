@@ -40,6 +40,7 @@ LAYERS: Registry[Any] = Registry(
         "caramba.engine.layers.ssm",
         "caramba.engine.layers.lora",
         "caramba.engine.layers.torch_op",
+        "caramba.engine.layers.graph_conv",
     ),
 )
 TOPOLOGIES: Registry[Any] = Registry(

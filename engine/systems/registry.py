@@ -18,5 +18,7 @@ SYSTEMS: Registry[Any] = Registry(
     modules=(
         "caramba.engine.systems.language_model",
         "caramba.engine.systems.mlp_classifier",
+        "caramba.engine.systems.graph",
+        "caramba.engine.systems.gcn",
     ),
 )
