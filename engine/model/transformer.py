@@ -70,7 +70,9 @@ class TransformerModel(nn.Module):
         topo = parse_node(config.topology, path + ("topology",), problems, allow_python_impl=allow_python_impl)
         if topo is None:
             return None
-        d_model = emb[1].d_model if emb else None
+        # an invalid embedder still tells us its declared width, so the topology is checked
+        declared = config.embedder.get("d_model")
+        d_model = emb[1].d_model if emb else (declared if isinstance(declared, int) and declared > 0 else None)
         out = infer_widths(topo, d_model, problems)
         if emb is None:
             return None

@@ -30,11 +30,11 @@ def parse_typed(registry: Registry[Any], raw: Any, path: Path, problems: list[Co
                                       expected=" | ".join(registry.names()),
                                       fix=f"add type: one of {', '.join(registry.names())}"))
         return None
-    try:
-        cls = registry.get(name)
-    except UnknownComponent as e:
+    if name not in registry:
+        e = UnknownComponent(registry.family, name, [*registry.names(), *registry.aliases()])
         problems.append(ConfigProblem(path + ("type",) if isinstance(raw, dict) else path, e.message,
                                       expected=" | ".join(registry.names()), found=name, fix=e.fix))
         return None
+    cls = registry.get(name)
     config = validate(cls.Config, fields, path, problems)
     return None if config is None else (cls, config)
