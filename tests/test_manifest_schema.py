@@ -172,3 +172,29 @@ def test_component_impl_must_import_when_allowed(tmp_path: Path) -> None:
         load_manifest(write(tmp_path, text), allow_python_impl=True)
     (issue,) = info.value.issues
     assert issue.path == "targets[0].system.impl" and "cannot import" in issue.message and "Nope" in issue.message
+
+
+def test_service_can_forbid_manifests_allowing_python_themselves(tmp_path: Path) -> None:
+    impl = "python:caramba.tests.support.model_impls:ScaleBy"
+    text = mutate(GOOD, "              - type: RMSNormLayer\n                d_model: ${d_model}\n",
+                  f"              - impl: {impl}\n")
+    text = mutate(text, "    save_every: 5", "    save_every: 5\n    allow_python_impl: true")
+    path = write(tmp_path, text)
+    assert load_manifest(path).target().name == "lm"  # a file the user runs may trust itself
+    with pytest.raises(ManifestError) as info:
+        load_manifest(path, manifest_may_allow=False)
+    by_path = {i.path: i for i in info.value.issues}
+    grant = by_path["defaults.runtime.allow_python_impl"]
+    assert grant.line == line_of(text, "allow_python_impl: true") and "only the operator" in grant.fix
+    assert "is refused" in by_path[f"{TOPO}.layers[1].impl"].message
+
+
+def test_manifest_locates_paths_after_loading(tmp_path: Path) -> None:
+    m = load_manifest(write(tmp_path, GOOD))
+    issue = m.issue(("targets", 0, "runs", 0, "train", "peft"), "peft is not implemented yet")
+    assert (issue.file, issue.line, issue.path) == (str(tmp_path / "m.yml"), line_of(GOOD, "train:"),
+                                                    "targets[0].runs[0].train.peft")
+    # a lowered path inside the second copy of the repeated block maps to the source block
+    copy = m.issue(("targets", 0, "system", "config", "model", "topology", "layers", 0, "layers", 3,
+                    "layers", 1, "d_ff"), "x")
+    assert copy.path == f"{TOPO}.layers[0].layers[1].layers[1].d_ff" and copy.line == line_of(GOOD, "d_ff: 64")

@@ -63,10 +63,18 @@ def _substitute_vars(data: dict[str, Any], smap: SourceMap, issues: IssueCollect
             for key, value in data.items()}
 
 
-def _python_allowed(data: dict[str, Any], allow_python_impl: bool) -> bool:
+def _python_allowed(data: dict[str, Any], allow_python_impl: bool, manifest_may_allow: bool,
+                    issues: IssueCollector) -> bool:
     """Apply the caller's permission to the data (so the resolved manifest records it)."""
     defaults = data.get("defaults")
     runtime = defaults.get("runtime") if isinstance(defaults, dict) else None
+    if not allow_python_impl and not manifest_may_allow and isinstance(runtime, dict) \
+            and runtime.get("allow_python_impl") is True:
+        issues.add(("defaults", "runtime", "allow_python_impl"),
+                   "this manifest allows python implementations itself, which this caller does not accept",
+                   fix="remove 'allow_python_impl: true' (and any python: impl); only the operator "
+                       "of this service can allow them")
+        return False
     if allow_python_impl:
         if defaults is None:
             data["defaults"] = defaults = {}
@@ -80,13 +88,16 @@ def _python_allowed(data: dict[str, Any], allow_python_impl: bool) -> bool:
 
 
 def load_manifest(source: Path | str, *, text: str | None = None, overrides: Sequence[str] = (),
-                  allow_python_impl: bool = False) -> Manifest:
+                  allow_python_impl: bool = False, manifest_may_allow: bool = True) -> Manifest:
     """Parse, resolve, lower and validate a manifest; raise ``ManifestError`` listing every problem.
 
     ``source`` is the manifest file. With ``text=`` the YAML comes from that string and
     ``source`` only names it in messages and anchors relative ``!include`` paths.
     ``overrides`` are ``--set`` specs (``targets[0].runs[0].steps=5``).
-    ``allow_python_impl=True`` permits ``python:module:Symbol`` implementations.
+    ``allow_python_impl=True`` permits ``python:module:Symbol`` implementations; the
+    manifest may also permit them itself (``defaults.runtime.allow_python_impl: true``)
+    unless ``manifest_may_allow=False`` (services that accept manifests from others:
+    then that setting is an error, reported before any named code is imported).
     """
     smap = SourceMap()
     issues = IssueCollector(smap, str(source))
@@ -98,7 +109,7 @@ def load_manifest(source: Path | str, *, text: str | None = None, overrides: Seq
     apply_overrides(parsed, specs, smap, issues, vars_only=True)
     data = _substitute_vars(parsed, smap, issues)
     apply_overrides(data, specs, smap, issues, vars_only=False)
-    allowed = _python_allowed(data, allow_python_impl)
+    allowed = _python_allowed(data, allow_python_impl, manifest_may_allow, issues)
     if "name" not in data:
         data["name"] = _default_name(source)
 
@@ -117,4 +128,5 @@ def load_manifest(source: Path | str, *, text: str | None = None, overrides: Seq
         raise AssertionError("schema validation failed without an issue")
     manifest._source_file = str(source)
     manifest._resolved = copy.deepcopy(data)
+    manifest._source_map = issues.smap
     return manifest

@@ -23,12 +23,12 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import Field, PrivateAttr, field_validator, model_validator
 
-from caramba.engine.errors import CarambaError
+from caramba.engine.errors import CarambaError, ManifestIssue
 from caramba.engine.manifest.schema_base import Fraction, Name, PositiveInt, StrictModel, problem
 from caramba.engine.manifest.schema_bench import BenchmarkSpec
 from caramba.engine.manifest.schema_train import TrainConfig
 from caramba.engine.manifest.schema_verify import VerifySpec
-from caramba.engine.manifest.source import did_you_mean
+from caramba.engine.manifest.source import SourceMap, YPath, did_you_mean, format_path
 
 SUPPORTED_VERSION = 2
 
@@ -149,6 +149,7 @@ class Manifest(StrictModel):
 
     _source_file: str | None = PrivateAttr(None)
     _resolved: dict[str, Any] = PrivateAttr(default_factory=dict)
+    _source_map: SourceMap = PrivateAttr(default_factory=SourceMap)
 
     @field_validator("version")
     @classmethod
@@ -187,6 +188,18 @@ class Manifest(StrictModel):
         from caramba.engine.manifest.variables import escape_literals
 
         return yaml.safe_dump(escape_literals(self._resolved), sort_keys=False, allow_unicode=True)
+
+    def issue(self, path: YPath, message: str, *, expected: str | None = None, found: str | None = None,
+              fix: str | None = None) -> ManifestIssue:
+        """A :class:`ManifestIssue` located at ``path`` of this manifest (file, line, source path).
+
+        For problems found after loading, e.g. a runner raising ``NotImplementedYet`` for
+        ``("targets", 0, "runs", 0, "train", "peft")`` can say where that was written.
+        """
+        origin, source_path = self._source_map.locate(tuple(path))
+        return ManifestIssue(message=message, file=origin.file if origin else self._source_file,
+                             line=origin.line if origin else None, column=origin.column if origin else None,
+                             path=format_path(source_path), expected=expected, found=found, fix=fix)
 
     def target_names(self) -> list[str]:
         return [t.name for t in self.targets]
