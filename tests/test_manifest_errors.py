@@ -59,6 +59,10 @@ CASES = [
      ("batch_sze", 1), "unknown field 'batch_sze'", "did you mean 'batch_size'?"),
     ("string_where_int_expected", "steps: 3", "steps: three", "targets[0].runs[0].steps", ("steps: three", 1),
      "expected an integer", "whole number"),
+    ("boolean_for_number", "steps: 3", "steps: yes", "targets[0].runs[0].steps", ("steps: yes", 1),
+     "expected a number, found the boolean true", "yes/no/on/off"),
+    ("vars_not_a_mapping", "vars:\n  d_model: 32\n  n_heads: 4\n  vocab: 64\n  lr: 1e-3\n", "vars: 32\n", "vars",
+     ("vars: 32", 1), "'vars' must be a mapping", "vars: {d_model: 512"),
     ("missing_steps", "        steps: 3\n", "", "targets[0].runs[0].steps", ("- id: r1", 1),
      "missing required field 'steps'", "add 'steps: ...'"),
     ("negative_lr", "lr: ${lr}", "lr: -0.1", "targets[0].runs[0].train.lr", ("lr: -0.1", 1),
@@ -152,6 +156,12 @@ def test_error_inside_repeat_points_at_source_not_copy(tmp_path: Path) -> None:
     ff = [i for i in issues if i.path.endswith("d_ff")]
     assert len(ff) == 1  # the two copies made by 'repeat: 2' are one source problem
     assert ff[0].path == f"{RES1}[1].d_ff" and ff[0].line == line_of(text, "d_ff: -64")
+
+
+def test_broken_vars_do_not_echo_at_every_use(tmp_path: Path) -> None:
+    text = mutate(GOOD, "vars:\n  d_model: 32\n  n_heads: 4\n  vocab: 64\n  lr: 1e-3\n", "vars: [32]\n")
+    issues = issues_of(write(tmp_path, text))
+    assert [i.path for i in issues] == ["vars"]
 
 
 def test_missing_file_is_a_manifest_error(tmp_path: Path) -> None:

@@ -24,7 +24,7 @@ import yaml
 from pydantic import Field, PrivateAttr, field_validator, model_validator
 
 from caramba.engine.errors import CarambaError, ManifestIssue
-from caramba.engine.manifest.schema_base import Fraction, Name, PositiveInt, StrictModel, problem
+from caramba.engine.manifest.schema_base import Float, Int, Fraction, Name, PositiveInt, StrictModel, problem
 from caramba.engine.manifest.schema_bench import BenchmarkSpec
 from caramba.engine.manifest.schema_train import TrainConfig
 from caramba.engine.manifest.schema_verify import VerifySpec
@@ -75,7 +75,7 @@ class LoggingDefaults(StrictModel):
 class RuntimeDefaults(StrictModel):
     """Execution settings for every run of the manifest."""
 
-    save_every: int = Field(0, ge=0, description="default checkpoint interval; 0 = only at the end")
+    save_every: Int = Field(0, ge=0, description="default checkpoint interval; 0 = only at the end")
     device: str = Field("auto", pattern=r"^(auto|cpu|mps|meta|cuda(:\d+)?)$", description="default device")
     allow_python_impl: bool = Field(
         False, description="allow 'python:module:Symbol' implementations (runs code named by the manifest)")
@@ -97,7 +97,7 @@ class RunSpec(StrictModel):
     id: Name = Field(description="unique within the target; names the checkpoint folder")
     mode: Literal["train"] = Field("train", description="what the run does (train)")
     exp: str | None = Field(None, description="experiment label for loggers")
-    seed: int = Field(1337, description="random seed (python, numpy, torch)")
+    seed: Int = Field(1337, description="random seed (python, numpy, torch)")
     steps: PositiveInt = Field(description="optimizer steps")
     expected: dict[str, Any] = Field(default_factory=dict, description="expected values checked after the run")
     verify: VerifySpec | None = Field(None, description="quality gate after the run")
@@ -138,7 +138,7 @@ Target = Annotated[ExperimentTarget | ProcessTarget, Field(discriminator="type")
 class Manifest(StrictModel):
     """A validated manifest. Build it with ``load_manifest``."""
 
-    version: int = Field(description="schema version; must be 2")
+    version: Int = Field(description="schema version; must be 2")
     name: Name = Field(description="experiment name: runs/<name>/")
     notes: str = Field("", description="what this experiment is about")
     apples_to_apples: bool | None = Field(None, description="make every run comparable (see defaults.runtime)")

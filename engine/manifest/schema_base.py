@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 from pydantic_core import PydanticCustomError
 
 #: error type used by :func:`problem`; the translator reads ``ctx["fix"]``.
@@ -26,15 +26,27 @@ class StrictModel(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
 
+def _not_bool(value: Any) -> Any:
+    # pydantic's lax mode reads True as 1; in YAML 'steps: yes' is surely a mistake
+    if isinstance(value, bool):
+        raise problem(f"expected a number, found the boolean {str(value).lower()}",
+                      "write a number (YAML reads yes/no/on/off/true/false as booleans)")
+    return value
+
+
+#: numbers that refuse booleans (YAML's ``yes``/``on``) but accept numeric strings.
+Int = Annotated[int, BeforeValidator(_not_bool)]
+Float = Annotated[float, BeforeValidator(_not_bool)]
+
 Name = Annotated[
     str,
     Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", max_length=128,
           description="letters, digits, '_', '-', '.'; used as a folder name"),
 ]
 
-PositiveInt = Annotated[int, Field(ge=1)]
-NonNegInt = Annotated[int, Field(ge=0)]
-Fraction = Annotated[float, Field(ge=0.0, le=1.0)]
+PositiveInt = Annotated[Int, Field(ge=1)]
+NonNegInt = Annotated[Int, Field(ge=0)]
+Fraction = Annotated[Float, Field(ge=0.0, le=1.0)]
 
 
 def problem(message: str, fix: str, **extra: Any) -> PydanticCustomError:

@@ -22,7 +22,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, field_validator
 
-from caramba.engine.manifest.schema_base import Name, PositiveInt, StrictModel
+from caramba.engine.manifest.schema_base import Float, Int, Name, PositiveInt, StrictModel
 from caramba.engine.manifest.schema_verify import CacheKind, TokenizerSpec
 
 _QUANT_NAMES = {"q8": "q8_0", "q4": "q4_0"}
@@ -47,7 +47,7 @@ class LatencyBench(StrictModel):
     generation_lengths: list[PositiveInt] = Field(default_factory=lambda: [64], min_length=1,
                                                   description="decoded tokens per measurement")
     batch_sizes: list[PositiveInt] = Field(default_factory=lambda: [1], min_length=1, description="batch sizes")
-    warmup_runs: int = Field(3, ge=0, description="untimed runs first (compilation, caches)")
+    warmup_runs: Int = Field(3, ge=0, description="untimed runs first (compilation, caches)")
     timed_runs: PositiveInt = Field(10, description="timed runs; the median and spread are reported")
     use_cache: bool = Field(True, description="decode incrementally through the KV cache")
     cache_kind: CacheKind = Field("fp16", description="KV-cache storage format")

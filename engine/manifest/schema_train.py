@@ -16,7 +16,7 @@ from typing import Literal
 
 from pydantic import AliasChoices, Field, field_validator, model_validator
 
-from caramba.engine.manifest.schema_base import Fraction, NonNegInt, PositiveInt, StrictModel, problem
+from caramba.engine.manifest.schema_base import Float, Int, Fraction, NonNegInt, PositiveInt, StrictModel, problem
 
 _DEVICE = r"^(auto|cpu|mps|meta|cuda(:\d+)?)$"
 
@@ -27,7 +27,7 @@ class PeftConfig(StrictModel):
     enabled: bool = Field(True, description="turn the adapters on (false keeps the block but trains fully)")
     type: Literal["lora"] = Field("lora", description="adapter kind; LoRA is the one implemented")
     r: PositiveInt = Field(8, description="adapter rank; 8 is the usual starting point")
-    alpha: float = Field(16.0, gt=0, description="scaling numerator: updates are scaled by alpha / r")
+    alpha: Float = Field(16.0, gt=0, description="scaling numerator: updates are scaled by alpha / r")
     dropout: Fraction = Field(0.0, description="dropout on the adapter input")
     target_modules: list[str] = Field(
         default_factory=lambda: ["attention"],
@@ -44,23 +44,23 @@ class TrainConfig(StrictModel):
     batch_size: PositiveInt = Field(8, description="sequences (or examples) per optimizer micro-batch")
     block_size: PositiveInt | None = Field(
         None, description="sequence length; None = the dataset's block_size")
-    lr: float = Field(3e-4, gt=0, description="peak learning rate (3e-4 is the AdamW classic for small GPTs)")
+    lr: Float = Field(3e-4, gt=0, description="peak learning rate (3e-4 is the AdamW classic for small GPTs)")
     device: str = Field("auto", pattern=_DEVICE,
                         description="auto (cuda if present, else cpu), cpu, cuda, cuda:N, mps, meta")
     dtype: Literal["float32", "float16", "bfloat16"] = Field(
         "float32", description="parameter dtype; mixed precision is use_amp's job")
 
     optimizer: Literal["adamw", "sgd"] = Field("adamw", description="adamw (fused kernel on CUDA) or sgd")
-    weight_decay: float = Field(0.0, ge=0, description="decoupled weight decay; 0 = none")
+    weight_decay: Float = Field(0.0, ge=0, description="decoupled weight decay; 0 = none")
     betas: tuple[float, float] = Field((0.9, 0.95), description="AdamW betas (GPT-style 0.95 second moment)")
-    eps: float = Field(1e-8, gt=0, description="AdamW epsilon")
-    momentum: float = Field(0.9, ge=0, lt=1, description="SGD momentum")
+    eps: Float = Field(1e-8, gt=0, description="AdamW epsilon")
+    momentum: Float = Field(0.9, ge=0, lt=1, description="SGD momentum")
 
     scheduler: Literal["none", "constant", "linear", "cosine"] = Field(
         "none", description="none/constant: flat lr (after warmup); linear/cosine: decay to min_lr_ratio*lr")
     warmup_steps: NonNegInt = Field(0, description="linear warmup from 0 to lr over this many steps")
     min_lr_ratio: Fraction = Field(0.0, description="final lr as a fraction of lr for linear/cosine")
-    grad_clip_norm: float | None = Field(None, gt=0, description="clip the global grad norm; None = off")
+    grad_clip_norm: Float | None = Field(None, gt=0, description="clip the global grad norm; None = off")
     gradient_accumulation_steps: PositiveInt = Field(1, description="micro-batches per optimizer step")
 
     use_amp: bool = Field(False, description="autocast mixed precision (CUDA only)")
@@ -80,7 +80,7 @@ class TrainConfig(StrictModel):
     dba_init: Literal["svd", "random", "fresh"] = Field(
         "svd", description="how upcycle surgery initialises decoupled attention from the teacher")
     cache_teacher_outputs: bool = Field(False, description="cache teacher activations for blockwise distillation")
-    convergence_target: float | None = Field(None, gt=0, description="stop a block once its loss is below this")
+    convergence_target: Float | None = Field(None, gt=0, description="stop a block once its loss is below this")
     convergence_patience: PositiveInt = Field(100, description="steps without improvement before moving on")
     convergence_max_steps: PositiveInt | None = Field(None, description="hard cap of steps per block")
     peft: PeftConfig | None = Field(None, description="LoRA adapters; None = train every parameter")

@@ -21,7 +21,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, model_validator
 
-from caramba.engine.manifest.schema_base import Fraction, PositiveInt, StrictModel, problem
+from caramba.engine.manifest.schema_base import Float, Int, Fraction, PositiveInt, StrictModel, problem
 
 CacheKind = Literal["fp32", "fp16", "q8_0", "q4_0"]
 
@@ -29,8 +29,8 @@ CacheKind = Literal["fp32", "fp16", "q8_0", "q4_0"]
 class L1Thresholds(StrictModel):
     """Upper bounds on the L1 distance between student and teacher tensors."""
 
-    max_mean_l1: float | None = Field(None, ge=0, description="bound on the mean absolute difference")
-    max_max_l1: float | None = Field(None, ge=0, description="bound on the worst absolute difference")
+    max_mean_l1: Float | None = Field(None, ge=0, description="bound on the mean absolute difference")
+    max_max_l1: Float | None = Field(None, ge=0, description="bound on the worst absolute difference")
 
 
 class CompareVerify(StrictModel):
@@ -56,8 +56,8 @@ class FidelityVerify(StrictModel):
     type: Literal["fidelity"]
     batches: PositiveInt = Field(5, description="batches to evaluate")
     split: Literal["auto", "train", "val"] = Field("auto", description="auto = val if the data has one")
-    max_delta_nll: float | None = Field(None, description="bound on student NLL − teacher NLL")
-    max_ppl_ratio: float | None = Field(None, gt=0, description="bound on student PPL ÷ teacher PPL")
+    max_delta_nll: Float | None = Field(None, description="bound on student NLL − teacher NLL")
+    max_ppl_ratio: Float | None = Field(None, gt=0, description="bound on student PPL ÷ teacher PPL")
     fail_fast: bool = Field(False, description="stop the manifest when the gate fails")
 
     @model_validator(mode="after")
@@ -121,7 +121,7 @@ class KVCacheVerify(StrictModel):
     """KV-cache memory reduction of the student against the teacher."""
 
     type: Literal["kvcache"]
-    min_reduction_ratio: float = Field(gt=0, description="teacher cache bytes ÷ student cache bytes lower bound")
+    min_reduction_ratio: Float = Field(gt=0, description="teacher cache bytes ÷ student cache bytes lower bound")
     cache_kind: CacheKind = Field("fp16", description="cache storage format for both models")
     sequence_length: PositiveInt = Field(1024, description="tokens held in the cache when measured")
     batch_size: PositiveInt = Field(1, description="sequences held in the cache")

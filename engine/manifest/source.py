@@ -23,7 +23,7 @@ from __future__ import annotations
 import difflib
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NoReturn
 
 from caramba.engine.errors import ManifestError, ManifestIssue
 
@@ -158,7 +158,11 @@ class IssueCollector:
 
     def raise_if_any(self) -> None:
         if self.issues:
-            raise ManifestError(issues=sorted(self.issues, key=_issue_order))
+            self.fail()
+
+    def fail(self) -> NoReturn:
+        """Raise every collected issue (callers use it where an issue was recorded)."""
+        raise ManifestError(issues=sorted(self.issues, key=_issue_order))
 
 
 def _issue_order(issue: ManifestIssue) -> tuple[str, int, int]:

@@ -159,6 +159,8 @@ class ComponentChecker:
         if not isinstance(entrypoints, dict):
             return
         names = [t["name"] for t in targets if isinstance(t, dict) and isinstance(t.get("name"), str)]
+        if not names:
+            return  # no (valid) targets at all: reported under 'targets'
         for key, value in entrypoints.items():
             if not isinstance(value, str):
                 continue  # the schema reports it

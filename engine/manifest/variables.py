@@ -47,11 +47,12 @@ class VarResolver:
     """
 
     def __init__(self, raw: dict[str, Any], issues: IssueCollector, smap: SourceMap | None,
-                 *, partial: bool = False, where: YPath = ("vars",)) -> None:
+                 *, partial: bool = False, where: YPath = ("vars",), vars_broken: bool = False) -> None:
         self.raw = raw
         self.issues = issues
         self.smap = smap  # None: do not copy source positions of inserted mappings
         self.partial = partial
+        self.vars_broken = vars_broken  # 'vars' itself was invalid (reported): no echo per use
         self.where = where
         self.resolved: dict[str, Any] = {}
         self._stack: list[str] = []
@@ -102,6 +103,9 @@ class VarResolver:
             return False, None
         if name not in self.raw:
             if self.partial:
+                return False, None
+            if self.vars_broken:
+                self.issues.poison(path)
                 return False, None
             close = did_you_mean(name, self.raw)
             fix = (f"did you mean '${{{close}}}'?" if close
