@@ -40,7 +40,7 @@ def check_same_device(op: str, **tensors: torch.Tensor | None) -> torch.device:
     if any(d != first for d in devices.values()):
         listing = ", ".join(f"{k} on {d}" for k, d in devices.items())
         raise fail(op, f"tensors are on different devices ({listing})", "move all inputs to one device")
-    if first.type == "cpu" and not _interpreting():
+    if first.type == "cpu" and not interpreting():
         raise fail(op, f"the Triton kernel got CPU tensors ({', '.join(devices)})",
                    "call caramba.kernels.ops (it routes CPU tensors to the PyTorch reference) "
                    "or set TRITON_INTERPRET=1 to run the kernel in Triton's interpreter")
@@ -62,7 +62,7 @@ def check_last_dim_contiguous(op: str, name: str, t: torch.Tensor) -> None:
                    f"pass {name}.contiguous()")
 
 
-def _interpreting() -> bool:
+def interpreting() -> bool:
     import os
 
     return os.environ.get("TRITON_INTERPRET", "0") == "1"

@@ -1,0 +1,132 @@
+"""Fused multi-tensor AdamW: one Triton launch updates every parameter of a dtype.
+
+Per element (fp32 math, decoupled weight decay, exactly ``torch.optim.AdamW``'s update):
+
+    p <- p * (1 - lr * wd)
+    m <- b1 m + (1 - b1) g          v <- b2 v + (1 - b2) g^2
+    p <- p - lr / (1 - b1^t) * m / (sqrt(v) / sqrt(1 - b2^t) + eps)
+
+The state ``exp_avg``/``exp_avg_sq`` is fp32 whatever the parameter dtype (bf16 params
+keep full-precision moments). Multi-tensor: the launch gets a table of raw addresses
+(params, grads, moments) and a program -> (tensor, block) map, so a 300-tensor model is
+one kernel, not 300. The bytes it must move are 28 per fp32 parameter (read p, g, m, v;
+write p, m, v) and 22 per bf16 parameter.
+
+The state dict has torch's AdamW layout (``step``, ``exp_avg``, ``exp_avg_sq`` per
+parameter), so checkpoints move between this and ``torch.optim.AdamW``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+
+import torch
+import triton
+import triton.language as tl
+
+from caramba.kernels.checks import fail, interpreting
+from caramba.kernels.launch import tl_dtype
+
+_BLOCK = 4096  # elements per program: 16 KiB of fp32 moments each, enough bytes in flight
+
+
+@triton.jit
+def _adamw_kernel(
+    Addr,  # (4, n_tensors) int64 raw addresses: params, grads, exp_avg, exp_avg_sq
+    Numel,  # (n_tensors,) int64 elements per tensor
+    ProgTensor,  # (n_programs,) int32 which tensor each program updates
+    ProgBlock,  # (n_programs,) int32 which block of that tensor
+    n_tensors, lr, beta1, beta2, eps, decay, step_size, bc2_sqrt,
+    PDTYPE: tl.constexpr, GDTYPE: tl.constexpr, BLOCK: tl.constexpr,
+):
+    pid = tl.program_id(0)
+    t = tl.load(ProgTensor + pid)
+    blk = tl.load(ProgBlock + pid).to(tl.int64)
+    n = tl.load(Numel + t)
+    p_ptr = tl.load(Addr + t).to(tl.pointer_type(PDTYPE))
+    g_ptr = tl.load(Addr + n_tensors + t).to(tl.pointer_type(GDTYPE))
+    m_ptr = tl.load(Addr + 2 * n_tensors + t).to(tl.pointer_type(tl.float32))
+    v_ptr = tl.load(Addr + 3 * n_tensors + t).to(tl.pointer_type(tl.float32))
+    offs = blk * BLOCK + tl.arange(0, BLOCK)
+    mask = offs < n
+    p = tl.load(p_ptr + offs, mask=mask, other=0.0).to(tl.float32)
+    g = tl.load(g_ptr + offs, mask=mask, other=0.0).to(tl.float32)
+    m = tl.load(m_ptr + offs, mask=mask, other=0.0)
+    v = tl.load(v_ptr + offs, mask=mask, other=0.0)
+    p = p * decay
+    m = beta1 * m + (1.0 - beta1) * g
+    v = beta2 * v + (1.0 - beta2) * g * g
+    p = p - step_size * m / (tl.sqrt(v) / bc2_sqrt + eps)
+    tl.store(p_ptr + offs, p.to(PDTYPE), mask=mask)
+    tl.store(m_ptr + offs, m, mask=mask)
+    tl.store(v_ptr + offs, v, mask=mask)
+
+
+class FusedAdamW(torch.optim.Optimizer):
+    """AdamW whose step is one Triton launch per (param dtype, grad dtype) bucket of a group."""
+
+    def __init__(self, params: Iterable[torch.nn.Parameter] | Iterable[dict], lr: float = 1e-3,
+                 betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8, weight_decay: float = 0.0) -> None:
+        if lr < 0 or eps < 0 or weight_decay < 0 or not all(0.0 <= b < 1.0 for b in betas):
+            raise fail("adamw", f"invalid hyper-parameters lr={lr} betas={betas} eps={eps} weight_decay={weight_decay}",
+                       "use lr >= 0, 0 <= beta < 1, eps >= 0, weight_decay >= 0")
+        super().__init__(params, dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay))
+        self._tables: dict[tuple, tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = {}
+
+    def _block_table(self, numels: tuple[int, ...], device: torch.device):
+        """(numel, prog->tensor, prog->block), cached by the tensors' sizes (they never change)."""
+        key = (numels, device)
+        if key not in self._tables:
+            tens, blks = [], []
+            for i, n in enumerate(numels):
+                nb = triton.cdiv(n, _BLOCK)
+                tens += [i] * nb
+                blks += range(nb)
+            self._tables[key] = (torch.tensor(numels, dtype=torch.int64, device=device),
+                                 torch.tensor(tens, dtype=torch.int32, device=device),
+                                 torch.tensor(blks, dtype=torch.int32, device=device))
+        return self._tables[key]
+
+    @torch.no_grad()
+    def step(self, closure=None):  # type: ignore[override]
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
+        for group in self.param_groups:
+            buckets: dict[tuple, list[torch.Tensor]] = {}
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                if p.grad.is_sparse:
+                    raise fail("adamw", "sparse gradients are not supported", "use dense embeddings")
+                on_device = p.device.type == "cuda" or (p.device.type == "cpu" and interpreting())
+                if not on_device or not p.is_contiguous() or not p.grad.is_contiguous():
+                    raise fail("adamw", f"parameter {tuple(p.shape)} on {p.device} (contiguous={p.is_contiguous()})",
+                               "the fused step needs contiguous CUDA parameters and grads; use torch.optim.AdamW")
+                state = self.state[p]
+                if not state:
+                    state["step"] = torch.tensor(0.0)
+                    state["exp_avg"] = torch.zeros_like(p, dtype=torch.float32, memory_format=torch.contiguous_format)
+                    state["exp_avg_sq"] = torch.zeros_like(p, dtype=torch.float32,
+                                                           memory_format=torch.contiguous_format)
+                state["step"] += 1
+                buckets.setdefault((p.dtype, p.grad.dtype, p.device), []).append(p)
+            for (pdt, gdt, device), ps in buckets.items():
+                self._launch(group, ps, pdt, gdt, device)
+        return loss
+
+    def _launch(self, group: dict, ps: list[torch.Tensor], pdt: torch.dtype, gdt: torch.dtype,
+                device: torch.device) -> None:
+        beta1, beta2 = group["betas"]
+        lr, eps, wd = float(group["lr"]), group["eps"], group["weight_decay"]
+        step = float(self.state[ps[0]]["step"])
+        numel, prog_t, prog_b = self._block_table(tuple(p.numel() for p in ps), device)
+        addrs = [[p.data_ptr() for p in ps], [p.grad.data_ptr() for p in ps],
+                 [self.state[p]["exp_avg"].data_ptr() for p in ps], [self.state[p]["exp_avg_sq"].data_ptr() for p in ps]]
+        addr = torch.tensor(addrs, dtype=torch.int64).to(device, non_blocking=True)
+        _adamw_kernel[(prog_t.numel(),)](
+            addr, numel, prog_t, prog_b, len(ps), lr, beta1, beta2, eps, 1.0 - lr * wd,
+            lr / (1.0 - beta1 ** step), math.sqrt(1.0 - beta2 ** step),
+            PDTYPE=tl_dtype(pdt), GDTYPE=tl_dtype(gdt), BLOCK=_BLOCK, num_warps=8)
