@@ -195,25 +195,30 @@ def _sync_locked(db: Any, root: Path, name: str, key: str, lock_wait_s: float, r
             store.create_indices(g)
         store.write_repository(g, name, str(root), time.time())
         lock.refresh()
-        _apply(g, root, data, changed, deleted, report, lock.refresh)
+        _apply(g, root, data, changed, deleted, report, lock.refresh, fresh=not exists)
         lock.refresh()
         db.connection.execute_command("RENAME", tmp_key, key)
 
 
 def _apply(g: Any, root: Path, data: dict[str, bytes], changed: list[str], deleted: list[str],
-           report: SyncReport, tick: Any) -> None:
+           report: SyncReport, tick: Any, fresh: bool) -> None:
     prefix = module_prefix(root)
     py = [rel for rel in changed if rel.endswith(".py")]
-    parsed = [parse_python(data[rel], path=rel, module=module_name(rel, prefix)) for rel in py]
+    parsed = []
+    for i, rel in enumerate(py):
+        parsed.append(parse_python(data[rel], path=rel, module=module_name(rel, prefix)))
+        if i % 200 == 199:
+            tick()  # keep the lock alive on a big first sync
     manifests = [parse_manifest(data[rel], path=rel) for rel in changed if not rel.endswith(".py")]
     report.parsed, report.parsed_files = len(changed), list(changed)
     for f in [*parsed, *manifests]:
         if f.error:
             report.errors.append({"file": f.path, "line": f.error[0], "error": f.error[1]})
-    gone = [*changed, *deleted]
-    deps = sorted(store.dependents(g, gone, [f.module for f in parsed]) & set(data))
+    gone = [*changed, *deleted] if not fresh else []  # a fresh graph has nothing to remove
+    deps = sorted(store.dependents(g, gone, [f.module for f in parsed]) & set(data)) if gone else []
     report.relinked = len(deps)
-    store.delete_files(g, gone, tick)
+    if gone:
+        store.delete_files(g, gone, tick)
     table = SymbolTable()
     kinds, bases, aliases = store.load_table_rows(g)
     table.kinds.update((q, k) for q, k in kinds)
@@ -234,5 +239,10 @@ def _apply(g: Any, root: Path, data: dict[str, bytes], changed: list[str], delet
         link_bases(f, table)
     store.write_python_files(g, parsed, tick)
     store.clear_links(g, [f.path for f in dep_facts], tick)
-    store.write_links(g, [(f, link(f, table)) for f in to_link], tick)
+    links = []
+    for i, f in enumerate(to_link):
+        links.append((f, link(f, table)))
+        if i % 200 == 199:
+            tick()
+    store.write_links(g, links, tick)
     store.write_manifests(g, manifests, tick)
