@@ -63,6 +63,8 @@ CASES = [
      "expected a number, found the boolean true", "yes/no/on/off"),
     ("vars_not_a_mapping", "vars:\n  d_model: 32\n  n_heads: 4\n  vocab: 64\n  lr: 1e-3\n", "vars: 32\n", "vars",
      ("vars: 32", 1), "'vars' must be a mapping", "vars: {d_model: 512"),
+    ("bad_device", "batch_size: 2", "batch_size: 2\n          device: gpu", "targets[0].runs[0].train.device",
+     ("device: gpu", 1), "invalid device", "device: auto"),
     ("missing_steps", "        steps: 3\n", "", "targets[0].runs[0].steps", ("- id: r1", 1),
      "missing required field 'steps'", "add 'steps: ...'"),
     ("negative_lr", "lr: ${lr}", "lr: -0.1", "targets[0].runs[0].train.lr", ("lr: -0.1", 1),

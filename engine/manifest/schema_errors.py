@@ -160,6 +160,9 @@ def report_schema_errors(exc: ValidationError, model: type[BaseModel], data: Any
             need = ctx.get("min_length", 1)
             issues.add(path, f"needs at least {need} item{'s' if need != 1 else ''}", found=short(found),
                        fix="add the missing entries")
+        elif kind == "string_pattern_mismatch" and "cuda" in str(ctx.get("pattern", "")):
+            issues.add(path, "invalid device", expected="auto, cpu, cuda, cuda:N, mps or meta", found=short(found),
+                       fix="write e.g. 'device: auto' (cuda when available, else cpu)")
         elif kind == "string_pattern_mismatch":
             issues.add(path, "invalid name", expected="letters, digits, '_', '-', '.' (starting with a letter or digit)",
                        found=short(found), fix="rename it; names become folder names")
