@@ -25,7 +25,7 @@ from torch import nn
 from caramba.engine.layers.base import FieldError, Layer, LayerConfig
 from caramba.engine.layers.cache import layer_cache_for
 from caramba.engine.layers.registry import LAYERS
-from caramba.engine.layers.rope import rope_tables
+from caramba.engine.layers.rope import RopeCache
 from caramba.engine.registry import Registry
 from caramba.kernels import ops
 
@@ -114,6 +114,7 @@ class AttentionLayer(Layer):
         self.k_proj = nn.Linear(c.d_model, self.n_kv * c.head_dim, bias=c.bias)
         self.v_proj = nn.Linear(c.d_model, self.n_kv * c.head_dim, bias=c.bias)
         self.o_proj = nn.Linear(c.n_heads * c.head_dim, c.d_model, bias=c.bias)
+        self.rope = RopeCache(c.head_dim, c.rope_base) if c.rope else None
 
     @classmethod
     def resolve(cls, raw: Mapping[str, Any]) -> type[Layer]:
@@ -140,8 +141,8 @@ class AttentionLayer(Layer):
         layer_cache = layer_cache_for(cache, self)
         start = layer_cache.length if layer_cache is not None else 0
         q, k, v = self.project(x)
-        if c.rope:
-            cos, sin = rope_tables(start, T, self.head_dim, c.rope_base, x.device)
+        if self.rope is not None:
+            cos, sin = self.rope.tables(start, T, x.device)
             q, k = ops.apply_rope(q, cos, sin), ops.apply_rope(k, cos, sin)
         if layer_cache is not None:
             k, v = layer_cache.append(k, v)  # (B, Hkv, start + T, D)

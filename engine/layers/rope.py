@@ -19,3 +19,27 @@ def rope_tables(start: int, length: int, head_dim: int, base: float,
     pos = torch.arange(start, start + length, device=device, dtype=torch.float32)  # (T,)
     angles = torch.outer(pos, inv_freq)  # (T, D/2)
     return angles.cos(), angles.sin()
+
+
+class RopeCache:
+    """Tables for positions ``0 … n-1`` computed once and sliced per call.
+
+    Training calls with the same length every step and decoding one position at a
+    time; both then cost a slice instead of six small kernels per layer. The tables
+    grow (by doubling) when a longer position range is asked for and move with the
+    device of the input. Values are identical to :func:`rope_tables` for the same range.
+    """
+
+    def __init__(self, head_dim: int, base: float) -> None:
+        self.head_dim, self.base = head_dim, base
+        self._cos: torch.Tensor | None = None
+        self._sin: torch.Tensor | None = None
+
+    def tables(self, start: int, length: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+        end = start + length
+        cached = self._cos
+        if cached is None or cached.device != device or cached.shape[0] < end:
+            have = cached.shape[0] if cached is not None and cached.device == device else 0
+            self._cos, self._sin = rope_tables(0, max(end, 2 * have), self.head_dim, self.base, device)
+        assert self._cos is not None and self._sin is not None
+        return self._cos[start:end], self._sin[start:end]
