@@ -39,9 +39,9 @@ class ToolDeps:
     sandbox: Sandbox
     jobs: JobManager
     allow_python_impl: bool = False
-    #: (session id, request id) → job id of ``wait_run`` calls, so an explicit
+    #: (peer, request id) → job id of ``wait_run`` calls, so an explicit
     #: ``notifications/cancelled`` for one of them can cancel its job.
-    waiting: dict[tuple[int, Any], str] = field(default_factory=dict)
+    waiting: dict[tuple[str, str], str] = field(default_factory=dict)
 
 
 def tool_errors(fn: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:

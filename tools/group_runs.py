@@ -158,7 +158,7 @@ def register(server: MCPServer, deps: ToolDeps) -> None:
     ) -> WaitResult:
         """Wait for a run to end, streaming progress notifications (step/total, loss).
         Cancelling this request (notifications/cancelled) cancels the run."""
-        key = (id(ctx.request_context.session), ctx.request_id)
+        key = peer_key(ctx.request_context, ctx.request_id)
         if len(deps.waiting) >= MAX_WAITING:
             deps.waiting.clear()  # stale keys of waits cancelled by disconnects
         deps.waiting[key] = job_id
@@ -200,13 +200,26 @@ async def _follow(deps: ToolDeps, ctx: Context, job_id: str, timeout_s: float) -
         await anyio.sleep(POLL_S)
 
 
+def peer_key(request_ctx: Any, request_id: Any) -> tuple[str, str]:
+    """Who sent a request: ``(HTTP session id or '-', request id)``.
+
+    The SDK builds a fresh session object per message on the 2026 protocol, so object
+    identity cannot tie a ``notifications/cancelled`` to its request. A stdio server has
+    exactly one peer; legacy HTTP sessions carry ``mcp-session-id``.
+    """
+    req = getattr(request_ctx, "request", None)
+    headers = getattr(req, "headers", None)
+    sid = headers.get("mcp-session-id") if headers is not None else None
+    return (sid or "-", str(request_id))
+
+
 def cancel_middleware(deps: ToolDeps) -> Any:
     """Server middleware: an explicit ``notifications/cancelled`` for a ``wait_run``
     request cancels the job it was waiting on."""
 
     async def middleware(ctx: Any, call_next: Any) -> Any:
         if ctx.method == "notifications/cancelled" and isinstance(ctx.params, dict):
-            job_id = deps.waiting.pop((id(ctx.session), ctx.params.get("requestId")), None)
+            job_id = deps.waiting.pop(peer_key(ctx, ctx.params.get("requestId")), None)
             if job_id is not None:
                 await run_blocking(deps.jobs.cancel, job_id)
         return await call_next(ctx)

@@ -11,9 +11,11 @@ process (pid + start time) and the run's own ``run.json``:
 * process alive → ``running``;
 * process gone, ``run.json`` terminal → that state (``completed|failed|cancelled``);
 * process gone, we asked it to stop → ``cancelled``;
-* process gone with a non-zero exit and no run state → ``failed`` (log tail as message);
-* process gone while ``run.json`` still says running → ``interrupted`` (killed,
-  machine restarted): resumable with :meth:`JobManager.resume` from its checkpoints.
+* process gone with an error exit code and no final run state → ``failed`` (log tail as
+  message);
+* process killed by a signal, or gone while ``run.json`` still says running →
+  ``interrupted`` (SIGKILL, OOM, machine restart): resumable with
+  :meth:`JobManager.resume` from its checkpoints.
 
 Cancelling sends SIGTERM; the runner stops after the current step and writes a
 checkpoint (docs/internals.md), so a cancelled job keeps its checkpoints.
@@ -177,10 +179,10 @@ class JobManager:
                 out["message"] = self._log_tail(rec)
         elif rec.cancel_requested:
             out["state"] = "cancelled"
-        elif code is not None and code != 0:
+        elif code is not None and code > 0:
             out["state"] = "failed"
             out["message"] = self._log_tail(rec)
-        else:
+        else:  # killed by a signal, or not our child (we cannot know its exit code)
             out["state"] = "interrupted"
             out["message"] = ("the run's process ended without finishing (killed, or the machine "
                               "restarted); resume_run continues it from its last checkpoint")
