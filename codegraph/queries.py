@@ -126,10 +126,11 @@ class CodeGraph:
 
     def find(self, symbol: str, *, limit: int = 50) -> list[dict[str, Any]]:
         """Symbols whose name or qualified name is ``symbol`` (or ends with ``.symbol``)."""
+        # every match has name == the last dotted part: start from the name index, then filter
         rows = self._ro(
-            "MATCH (s:Symbol) WHERE s.name = $n OR s.qualname = $n OR s.qualname ENDS WITH $dotted "
+            "MATCH (s:Symbol {name: $last}) WHERE s.name = $n OR s.qualname = $n OR s.qualname ENDS WITH $dotted "
             "RETURN s.kind, s.qualname, s.file, s.line, s.signature, s.docstring ORDER BY s.qualname LIMIT $lim",
-            {"n": symbol, "dotted": "." + symbol, "lim": limit})
+            {"n": symbol, "last": symbol.rsplit(".", 1)[-1], "dotted": "." + symbol, "lim": limit})
         keys = ("kind", "qualname", "file", "line", "signature", "docstring")
         return [dict(zip(keys, r)) for r in rows]
 
@@ -157,11 +158,13 @@ class CodeGraph:
 
     def imports(self, module: str) -> dict[str, Any]:
         q = self.resolve(module, ("module",))
-        out = self._ro("MATCH (s:Symbol)-[i:IMPORTS]->(t:Symbol) WHERE s.qualname = $q OR s.qualname STARTS WITH $p "
-                       "RETURN DISTINCT t.qualname, t.kind, i.line ORDER BY t.qualname", {"q": q, "p": q + "."})
-        unresolved = self._ro("MATCH (m:Module {qualname: $q}) RETURN m.unresolved_imports", {"q": q})[0][0] or []
-        into = self._ro("MATCH (s:Symbol)-[i:IMPORTS]->(t:Symbol) WHERE t.qualname = $q OR t.qualname STARTS WITH $p "
-                        "RETURN DISTINCT s.file, s.qualname, i.line ORDER BY s.file", {"q": q, "p": q + "."})
+        file, unresolved = self._ro("MATCH (m:Module {qualname: $q}) RETURN m.file, m.unresolved_imports", {"q": q})[0]
+        # a module's symbols share its file: the file index finds them without a scan
+        out = self._ro("MATCH (s:Symbol {file: $f})-[i:IMPORTS]->(t:Symbol) "
+                       "RETURN DISTINCT t.qualname, t.kind, i.line ORDER BY t.qualname", {"f": file})
+        into = self._ro("MATCH (t:Symbol {file: $f})<-[i:IMPORTS]-(s:Symbol) "
+                        "RETURN DISTINCT s.file, s.qualname, i.line ORDER BY s.file", {"f": file})
+        unresolved = unresolved or []
         return {"module": q,
                 "imports": [dict(zip(("target", "kind", "line"), r)) for r in out],
                 "unresolved": sorted(set(unresolved)),
@@ -173,10 +176,13 @@ class CodeGraph:
         return [dict(zip(("manifest", "name", "line"), r)) for r in rows]
 
     def summary(self) -> dict[str, Any]:
-        labels = self._ro("MATCH (n) UNWIND labels(n) AS l RETURN l, count(*) ORDER BY l")
-        edges = self._ro("MATCH ()-[e]->() RETURN type(e), count(*) ORDER BY type(e)")
+        # per-label / per-type counts are answered from the label and relation matrices (no scan)
+        labels = [(lbl, self._ro(f"MATCH (n:`{lbl}`) RETURN count(n)")[0][0])
+                  for (lbl,) in sorted(self._ro("CALL db.labels()"))]
+        edges = [(t, self._ro(f"MATCH ()-[e:`{t}`]->() RETURN count(e)")[0][0])
+                 for (t,) in sorted(self._ro("CALL db.relationshipTypes()"))]
         errors = self._ro("MATCH (f:File) WHERE f.error IS NOT NULL RETURN f.path, f.error_line, f.error ORDER BY f.path")
         repo = self._ro("MATCH (r:Repository) RETURN r.root, r.synced_at")
         return {"graph": self.name, "root": repo[0][0] if repo else None, "synced_at": repo[0][1] if repo else None,
-                "nodes": {lbl: n for lbl, n in labels}, "edges": {t: n for t, n in edges},
+                "nodes": {lbl: n for lbl, n in labels if n}, "edges": {t: n for t, n in edges if n},
                 "errors": [dict(zip(("file", "line", "error"), r)) for r in errors]}

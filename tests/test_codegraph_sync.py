@@ -159,7 +159,7 @@ def test_server_killed_mid_sync_keeps_previous_graph(falkordb_workspace, tmp_pat
     before = CodeGraph.open(db, "big").summary()
     time.sleep(1.2)  # the append-only file is fsynced every second
     shutil.rmtree(root / "big")
-    _big_project(root, 800, 12)
+    _big_project(root, 400, 10)
     failure: list[BaseException] = []
 
     def go() -> None:
@@ -185,7 +185,44 @@ def test_server_killed_mid_sync_keeps_previous_graph(falkordb_workspace, tmp_pat
     cg = CodeGraph.open(db, "big")
     assert cg.summary()["nodes"] == before["nodes"]  # the old graph, untouched
     r = sync_repository(root, db=db, graph="big")
-    assert (r.parsed, r.removed) == (800, 0)  # m0..m4 changed too (new functions), __init__ did not
-    assert cg.summary()["nodes"]["Function"] == 800 * 12
+    assert (r.parsed, r.removed) == (400, 0)  # m0..m4 changed too (new functions), __init__ did not
+    assert cg.summary()["nodes"]["Function"] == 400 * 10
     assert "code:big.sync" not in db.list_graphs()
     _consistent(cg)
+
+
+def test_sync_process_killed_mid_sync_is_recovered(falkordb_workspace, tmp_path: Path) -> None:
+    """A sync whose *process* dies (SIGKILL) leaves its lock and a half-built copy behind:
+    the live graph is untouched, and the next sync takes over the dead holder's lock at once."""
+    import subprocess
+    import sys
+
+    ws, ep = falkordb_workspace
+    root = tmp_path / "big_repo"
+    _big_project(root, 3, 3)
+    db = connect(ws)
+    sync_repository(root, db=db, graph="big")
+    before = CodeGraph.open(db, "big").summary()["nodes"]
+    shutil.rmtree(root / "big")
+    _big_project(root, 400, 10)
+    code = ("import sys; from pathlib import Path; from caramba.codegraph.server import connect; "
+            "from caramba.codegraph.sync import sync_repository; from caramba.workspace import Workspace; "
+            "sync_repository(Path(sys.argv[1]), db=connect(Workspace(sys.argv[2])), graph='big')")
+    proc = subprocess.Popen([sys.executable, "-c", code, str(root), str(ws.root)])
+    try:
+        deadline = time.monotonic() + 90
+        while "code:big.sync" not in db.list_graphs():
+            assert time.monotonic() < deadline and proc.poll() is None, "the sync never started writing"
+            time.sleep(0.005)
+        proc.kill()
+        proc.wait(10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert db.connection.get("codegraph:lock:code:big") is not None  # left behind by the dead process
+    assert CodeGraph.open(db, "big").summary()["nodes"] == before
+    t = time.monotonic()
+    r = sync_repository(root, db=db, graph="big", lock_wait_s=30)
+    assert r.parsed == 400 and time.monotonic() - t < 60
+    assert "code:big.sync" not in db.list_graphs()
+    assert CodeGraph.open(db, "big").summary()["nodes"]["Function"] == 400 * 10
