@@ -94,3 +94,23 @@ def test_unreachable_or_bad_url_is_a_clear_error(tmp_path: Path) -> None:
         ensure_falkordb(ws, url="http://localhost:6379")
     st = falkordb_status(ws, url="redis://127.0.0.1:1")
     assert st.running is False and "cannot reach" in st.problem
+
+
+def test_concurrent_starts_share_one_server(tmp_path: Path) -> None:
+    """Three processes asking for the server at once get the same one (control + server locks)."""
+    import subprocess
+    import sys
+
+    code = ("import json, sys; from caramba.codegraph.server import ensure_falkordb; "
+            "from caramba.workspace import Workspace; ep = ensure_falkordb(Workspace(sys.argv[1])); "
+            "print(json.dumps([ep.pid, ep.port]))")
+    procs = [subprocess.Popen([sys.executable, "-c", code, str(tmp_path)], stdout=subprocess.PIPE, text=True)
+             for _ in range(3)]
+    try:
+        outs = [p.communicate(timeout=120)[0] for p in procs]
+        assert all(p.returncode == 0 for p in procs), outs
+        assert len({o.strip() for o in outs}) == 1  # one pid, one port
+        pid = json.loads(outs[0])[0]
+        assert falkordb_status(Workspace(tmp_path)).endpoint.pid == pid
+    finally:
+        stop_falkordb(Workspace(tmp_path))
