@@ -52,9 +52,6 @@ def _refuse_later_features(target: Any) -> None:
         if getattr(run, "verify", None) is not None:
             raise NotImplementedYet(f"runs[{run.id}].verify: verification gates are not implemented yet",
                                     fix="remove the run's 'verify' block to train only")
-        if getattr(run, "checkpoint", None):
-            raise NotImplementedYet(f"runs[{run.id}].checkpoint: starting from saved weights is not implemented yet",
-                                    fix="remove 'checkpoint' to train from the initialisation")
 
 
 def run_target(manifest: Any, target: str | None = None, run_id: str | None = None, resume: bool = False,

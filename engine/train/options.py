@@ -24,7 +24,6 @@ LATER_FIELDS: dict[str, str] = {
     "teacher_ckpt": "distillation from a teacher (trainer.upcycle)",
     "cache_teacher_outputs": "distillation from a teacher (trainer.upcycle)",
     "dba_init": "upcycle surgery (trainer.upcycle)",
-    "peft": "parameter-efficient fine-tuning (LoRA)",
     "distributed": "multi-GPU/multi-node training (DDP/FSDP)",
     "distributed_backend": "multi-GPU/multi-node training (DDP/FSDP)",
     "activation_checkpointing": "activation checkpointing",

@@ -24,6 +24,7 @@ from caramba.engine.data.base import DataContext, DataSplits
 from caramba.engine.data.registry import DATASETS
 from caramba.engine.train.checkpoint import latest_checkpoint, load_checkpoint, seed_everything
 from caramba.engine.train.device import resolve_device
+from caramba.engine.train.init_weights import prepare_run_model
 from caramba.engine.train.options import resolve_train_options
 from caramba.engine.train.recorder import RunRecorder, truncate_metrics
 from caramba.engine.train.registry import OBJECTIVES, TASKS, TRAINERS
@@ -59,6 +60,10 @@ def train_target(manifest: Any, tgt: Any, run_dir: Path, recorder: RunRecorder, 
         opts = resolve_train_options(run.train, runtime=manifest.defaults.runtime,
                                      logging=manifest.defaults.logging, run_id=run.id)
         dev = resolve_device(device or opts.device)
+        # start weights (runs[].checkpoint) and LoRA wrapping (train.peft), before any resume load
+        prepare_run_model(system, run, run_dir=run_dir, manifest_dir=_manifest_dir(manifest),
+                          workspace_root=workspace.root, target_names=[t.name for t in manifest.targets],
+                          recorder=recorder)
         ckpt_dir = run_dir / "checkpoints" / run.id
         state = None
         if resuming:
