@@ -130,7 +130,7 @@ def attention_cases(dt) -> list[Case]:
         fns = {"triton": lambda q, k, v, c=causal: flash.attention(q, k, v, causal=c),
                "sdpa_flash": lambda q, k, v, c=causal: _sdpa(SDPBackend.FLASH_ATTENTION)(q, k, v, c),
                "sdpa_cudnn": lambda q, k, v, c=causal: _sdpa(SDPBackend.CUDNN_ATTENTION)(q, k, v, c)}
-        provs = {n: (lambda f=f: f(q, k, v)) for n, f in fns.items()}
+        provs = {n: (lambda f=f, q=q, k=k, v=v: f(q, k, v)) for n, f in fns.items()}
         cases.append(Case("attention", "fwd", shape, flops, "TFLOP/s", provs))
         cases.append(Case("attention", "fwd+bwd", shape, 3.5 * flops, "TFLOP/s",
                           {n: _fb(f, [q, k, v]) for n, f in fns.items()}))

@@ -1,14 +1,16 @@
-"""Cross-entropy over large vocabularies, gradient computed in the forward pass.
+"""Cross-entropy over large vocabularies without materialising full-precision logits.
 
-Per row of logits ``x (V,)`` with target ``y``, one program makes two passes over V in
-blocks: an online max/sum-exp pass giving ``lse``, then a pass writing the gradient
-``(softmax(x) - onehot(y)) / n_valid`` in the logits' dtype. The loss is
-``sum(lse - x[y]) / n_valid`` over rows whose target is not ``ignore_index``. So:
+Per row of logits ``x (V,)`` with target ``y``, the forward kernel streams V in blocks
+with an online max/sum-exp giving ``lse`` and the loss ``lse - x[y]``; the gradient
+kernel writes ``(softmax(x) - onehot(y)) * dloss / n_valid`` in the logits' dtype. The
+loss is ``sum(lse - x[y]) / n_valid`` over rows whose target is not ``ignore_index``. So:
 
 * no fp32 copy of the logits is ever made (the reference upcasts: 2x the bf16 logits,
   plus an fp32 softmax in backward); the only (N, V) buffer is the gradient, in the
-  logits' dtype — at most one logits tensor of extra memory;
-* backward is a single multiply of that buffer by the incoming scalar gradient.
+  logits' dtype, allocated in backward — at most one logits tensor of extra memory;
+* the bytes moved are the minimum for an unfused head: forward reads the logits once
+  (online max/sum-exp -> lse, loss), backward reads them once more and writes the
+  gradient already scaled by ``dloss / n_valid`` (read from device memory, no sync).
 
 :func:`linear_cross_entropy` goes further for LM heads: it computes ``hidden @ W.T`` in
 row chunks, runs the kernel *in place* on each chunk's logits, and immediately folds the
@@ -28,44 +30,53 @@ _BLOCK_V = 4096  # vocabulary columns per step: 8 KiB of bf16 per load, 2 passes
 
 
 @triton.jit
-def _ce_kernel(
+def _ce_fwd_kernel(
     X,  # (N, V) logits, row stride stride_x, last dim contiguous
-    DX,  # (N, V) gradient output (may alias X: in-place), row stride stride_dx
     Y,  # (N,) int64 targets
     Loss,  # (N,) fp32 per-row loss (0 for ignored rows)
-    NValid,  # (1,) fp32 number of non-ignored rows
-    stride_x, stride_dx, V, ignore_index,
+    LSE,  # (N,) fp32 per-row log-sum-exp (saved for the gradient kernel)
+    stride_x, V, ignore_index,
     BLOCK_V: tl.constexpr,
 ):
     row = tl.program_id(0).to(tl.int64)
     x_row = X + row * stride_x
-    dx_row = DX + row * stride_dx
     y = tl.load(Y + row)
     cols = tl.arange(0, BLOCK_V)
+    m = tl.full((BLOCK_V,), float("-inf"), dtype=tl.float32)
+    d = tl.zeros((BLOCK_V,), dtype=tl.float32)
+    for start in range(0, V, BLOCK_V):  # one pass: per-lane online max / sum of exp
+        x = tl.load(x_row + start + cols, mask=start + cols < V, other=float("-inf")).to(tl.float32)
+        m_new = tl.maximum(m, x)
+        m_safe = tl.where(m_new == float("-inf"), 0.0, m_new)
+        d = d * tl.exp(m - m_safe) + tl.exp(x - m_safe)
+        m = m_new
+    m_all = tl.max(m, axis=0)
+    lse = m_all + tl.log(tl.sum(d * tl.exp(m - m_all), axis=0))
+    tl.store(LSE + row, lse)
     if y == ignore_index:
-        for start in range(0, V, BLOCK_V):
-            tl.store(dx_row + start + cols, tl.zeros((BLOCK_V,), dtype=DX.dtype.element_ty),
-                     mask=start + cols < V)
         tl.store(Loss + row, 0.0)
     else:
-        m = tl.full((BLOCK_V,), float("-inf"), dtype=tl.float32)
-        d = tl.zeros((BLOCK_V,), dtype=tl.float32)
-        for start in range(0, V, BLOCK_V):  # pass 1: per-lane online max / sum of exp
-            x = tl.load(x_row + start + cols, mask=start + cols < V, other=float("-inf")).to(tl.float32)
-            m_new = tl.maximum(m, x)
-            m_safe = tl.where(m_new == float("-inf"), 0.0, m_new)
-            d = d * tl.exp(m - m_safe) + tl.exp(x - m_safe)
-            m = m_new
-        m_all = tl.max(m, axis=0)
-        lse = m_all + tl.log(tl.sum(d * tl.exp(m - m_all), axis=0))
-        x_y = tl.load(x_row + y).to(tl.float32)
-        inv_n = 1.0 / tl.load(NValid)
-        for start in range(0, V, BLOCK_V):  # pass 2: gradient, written in the logits' dtype
-            mask = start + cols < V
-            x = tl.load(x_row + start + cols, mask=mask, other=0.0).to(tl.float32)
-            g = tl.exp(x - lse) - tl.where(start + cols == y, 1.0, 0.0)
-            tl.store(dx_row + start + cols, (g * inv_n).to(DX.dtype.element_ty), mask=mask)
-        tl.store(Loss + row, lse - x_y)
+        tl.store(Loss + row, lse - tl.load(x_row + y).to(tl.float32))
+
+
+@triton.jit
+def _ce_grad_kernel(
+    X,  # (N, V) logits, row stride stride_x
+    DX,  # (N, V) gradient output (may alias X: in-place), row stride stride_dx
+    Y,  # (N,) int64 targets
+    LSE,  # (N,) fp32 log-sum-exp from the forward kernel
+    Scale,  # (1,) fp32 dloss / n_valid, read on device (no host sync)
+    stride_x, stride_dx, V, ignore_index,
+    BLOCK_V: tl.constexpr,
+):
+    row = tl.program_id(0).to(tl.int64)
+    cols = tl.program_id(1) * BLOCK_V + tl.arange(0, BLOCK_V)
+    mask = cols < V
+    y = tl.load(Y + row)
+    x = tl.load(X + row * stride_x + cols, mask=mask, other=0.0).to(tl.float32)
+    g = (tl.exp(x - tl.load(LSE + row)) - tl.where(cols == y, 1.0, 0.0)) * tl.load(Scale)
+    g = tl.where(y == ignore_index, 0.0, g)
+    tl.store(DX + row * stride_dx + cols, g.to(DX.dtype.element_ty), mask=mask)
 
 
 def _check(op: str, logits: torch.Tensor, targets: torch.Tensor, ignore_index: int) -> None:
@@ -86,17 +97,27 @@ def _check_targets(op: str, targets: torch.Tensor, N: int, V: int, ignore_index:
                    f"check the tokenizer's vocab size against the model's ({V}) or use ignore_index={ignore_index}")
 
 
-def ce_forward_into(logits: torch.Tensor, targets: torch.Tensor, grad: torch.Tensor, n_valid: torch.Tensor,
-                    ignore_index: int) -> torch.Tensor:
-    """Run the kernel: write the scaled gradient into ``grad`` (may be ``logits``); return per-row losses."""
+def ce_loss(logits: torch.Tensor, targets: torch.Tensor, ignore_index: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-row ``(loss, lse)`` in fp32 (loss 0 on ignored rows); one read of the logits."""
     N, V = logits.shape
-    loss = torch.empty(N, dtype=torch.float32, device=logits.device)
     if logits.stride(-1) != 1:
         raise fail("cross_entropy", f"logits have last-dim stride {logits.stride(-1)}", "pass logits.contiguous()")
+    loss = torch.empty(N, dtype=torch.float32, device=logits.device)
+    lse = torch.empty(N, dtype=torch.float32, device=logits.device)
     if N:
-        _ce_kernel[(N,)](logits, grad, targets.to(torch.int64), loss, n_valid, logits.stride(0), grad.stride(0), V,
-                         ignore_index, BLOCK_V=min(_BLOCK_V, triton.next_power_of_2(V)), num_warps=8)
-    return loss
+        _ce_fwd_kernel[(N,)](logits, targets, loss, lse, logits.stride(0), V, ignore_index,
+                             BLOCK_V=min(_BLOCK_V, triton.next_power_of_2(V)), num_warps=8)
+    return loss, lse
+
+
+def ce_grad_into(logits: torch.Tensor, grad: torch.Tensor, targets: torch.Tensor, lse: torch.Tensor,
+                 scale: torch.Tensor, ignore_index: int) -> None:
+    """Write ``(softmax - onehot) * scale`` into ``grad`` (which may be ``logits`` itself)."""
+    N, V = logits.shape
+    block = min(_BLOCK_V, triton.next_power_of_2(V))
+    if N:
+        _ce_grad_kernel[(N, triton.cdiv(V, block))](logits, grad, targets, lse, scale, logits.stride(0),
+                                                    grad.stride(0), V, ignore_index, BLOCK_V=block, num_warps=8)
 
 
 def _n_valid(targets: torch.Tensor, ignore_index: int) -> torch.Tensor:
@@ -104,19 +125,24 @@ def _n_valid(targets: torch.Tensor, ignore_index: int) -> torch.Tensor:
 
 
 class CrossEntropyFunction(torch.autograd.Function):
+    """Forward: one read of the logits (lse, loss). Backward: one read + one write (the grad)."""
+
     @staticmethod
     def forward(ctx, logits, targets, ignore_index: int):  # type: ignore[override]
         _check("cross_entropy", logits, targets, ignore_index)
+        targets = targets.to(torch.int64)
         n_valid = _n_valid(targets, ignore_index)
-        grad = torch.empty_like(logits, memory_format=torch.contiguous_format)
-        loss = ce_forward_into(logits, targets, grad, n_valid, ignore_index).sum() / n_valid[0]
-        ctx.save_for_backward(grad)
-        return loss
+        loss, lse = ce_loss(logits, targets, ignore_index)
+        ctx.save_for_backward(logits, targets, lse, n_valid)
+        ctx.ignore_index = ignore_index
+        return loss.sum() / n_valid[0]
 
     @staticmethod
     def backward(ctx, dloss):  # type: ignore[override]
-        (grad,) = ctx.saved_tensors
-        return grad * dloss.to(grad.dtype), None, None
+        logits, targets, lse, n_valid = ctx.saved_tensors
+        grad = torch.empty_like(logits, memory_format=torch.contiguous_format)
+        ce_grad_into(logits, grad, targets, lse, (dloss.float() / n_valid).reshape(1), ctx.ignore_index)
+        return grad, None, None
 
 
 def cross_entropy(logits: torch.Tensor, targets: torch.Tensor, ignore_index: int = -100) -> torch.Tensor:
@@ -125,8 +151,9 @@ def cross_entropy(logits: torch.Tensor, targets: torch.Tensor, ignore_index: int
 
 
 def _chunk_rows(N: int, C: int, V: int) -> int:
-    """Rows per chunk so a chunk's logits are about the size of the hidden states (Liger's rule)."""
-    return max(1, triton.next_power_of_2(triton.cdiv(N, max(1, triton.cdiv(V, C)))))
+    """Rows per chunk: 8 chunks (each chunk's logits are 1/8 of the full logits), at least 256 rows
+    so each chunk's matmuls still fill the GPU."""
+    return min(N, max(256, triton.cdiv(N, 8)))
 
 
 class LinearCrossEntropyFunction(torch.autograd.Function):
@@ -145,12 +172,16 @@ class LinearCrossEntropyFunction(torch.autograd.Function):
         d_hidden = torch.empty_like(hidden)
         d_weight = torch.zeros(weight.shape, dtype=torch.float32, device=weight.device)
         total = torch.zeros((), dtype=torch.float32, device=hidden.device)
+        targets = targets.to(torch.int64)
+        scale = (1.0 / n_valid).reshape(1)
         for start in range(0, N, rows):
-            h = hidden[start:start + rows]
+            h, y = hidden[start:start + rows], targets[start:start + rows]
             logits = h @ weight.t()  # (rows, V): the only logits that ever exist
-            total += ce_forward_into(logits, targets[start:start + rows], logits, n_valid, ignore_index).sum()
-            d_hidden[start:start + rows] = logits @ weight  # logits now hold dL/dlogits
-            d_weight.addmm_(logits.t().float(), h.float())  # fp32 accumulation across chunks
+            loss, lse = ce_loss(logits, y, ignore_index)
+            total += loss.sum()
+            ce_grad_into(logits, logits, y, lse, scale, ignore_index)  # in place: logits -> dL/dlogits
+            d_hidden[start:start + rows] = logits @ weight
+            d_weight += logits.t() @ h  # tensor-core matmul, fp32 accumulation across chunks
         ctx.save_for_backward(d_hidden, d_weight.to(weight.dtype))
         return total / n_valid[0]
 

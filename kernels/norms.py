@@ -5,8 +5,9 @@ Forward, per row of ``x (N, C)``: ``xhat = (x - mean) * rstd`` (RMSNorm: no mean
 backward reads x and dy once. Backward, per row: ``g = dy * w``,
 ``dx = rstd * (g - mean(g) - xhat * mean(g * xhat))`` (RMSNorm drops ``mean(g)``);
 the weight/bias gradients ``sum_rows(dy * xhat)`` and ``sum_rows(dy)`` are reduced in
-registers by a persistent grid (one program per SM, each owning a contiguous slab of rows)
-into a ``(programs, C)`` fp32 partial that one small ``sum(0)`` finishes.
+registers by a persistent grid (two programs per SM, each owning a contiguous slab of rows
+that it walks in (ROWS, C) tiles) into a ``(programs, C)`` fp32 partial that one small
+``sum(0)`` finishes.
 
 Everything is computed in fp32 (fp64 when the input is fp64, which is what
 ``torch.autograd.gradcheck`` uses under the interpreter).
@@ -69,43 +70,47 @@ def _norm_bwd_kernel(
     DBp,  # (programs, C) per-program partial bias gradient
     stride_x, N, C, rows_per_prog,
     IS_RMS: tl.constexpr, HAS_W: tl.constexpr, HAS_B: tl.constexpr,
-    BLOCK: tl.constexpr, COMPUTE: tl.constexpr,
+    BLOCK: tl.constexpr, ROWS: tl.constexpr, COMPUTE: tl.constexpr,
 ):
     pid = tl.program_id(0)
     cols = tl.arange(0, BLOCK)
-    mask = cols < C
+    cmask = cols < C
     if HAS_W:
-        w = tl.load(W + cols, mask=mask, other=0.0).to(COMPUTE)
+        w = tl.load(W + cols, mask=cmask, other=0.0).to(COMPUTE)
     dw = tl.zeros((BLOCK,), dtype=COMPUTE)
     db = tl.zeros((BLOCK,), dtype=COMPUTE)
     start = pid.to(tl.int64) * rows_per_prog
     n_rows = tl.minimum(rows_per_prog, N - start)
-    for i in range(0, n_rows):
-        row64 = start + i
-        x = tl.load(X + row64 * stride_x + cols, mask=mask, other=0.0).to(COMPUTE)
-        dy = tl.load(DY + row64 * C + cols, mask=mask, other=0.0).to(COMPUTE)
-        rstd = tl.load(Rstd + row64)
+    for i in range(0, n_rows, ROWS):  # a (ROWS, C) tile per step: enough bytes in flight per SM
+        r = i + tl.arange(0, ROWS)
+        rmask = r < n_rows
+        rows = start + r
+        m2 = rmask[:, None] & cmask[None, :]
+        x = tl.load(X + rows[:, None] * stride_x + cols[None, :], mask=m2, other=0.0).to(COMPUTE)
+        dy = tl.load(DY + rows[:, None] * C + cols[None, :], mask=m2, other=0.0).to(COMPUTE)
+        rstd = tl.load(Rstd + rows, mask=rmask, other=0.0)
         if IS_RMS:
-            xhat = x * rstd
+            xhat = x * rstd[:, None]
         else:
-            xhat = tl.where(mask, (x - tl.load(Mean + row64)) * rstd, 0.0)
+            mean = tl.load(Mean + rows, mask=rmask, other=0.0)
+            xhat = tl.where(m2, (x - mean[:, None]) * rstd[:, None], 0.0)
         if HAS_W:
-            g = dy * w
+            g = dy * w[None, :]
         else:
             g = dy
-        c1 = tl.sum(g * xhat, axis=0) / C
+        c1 = tl.sum(g * xhat, axis=1) / C
         if IS_RMS:
-            dx = (g - xhat * c1) * rstd
+            dx = (g - xhat * c1[:, None]) * rstd[:, None]
         else:
-            c2 = tl.sum(g, axis=0) / C
-            dx = (g - c2 - xhat * c1) * rstd
-        tl.store(DX + row64 * C + cols, dx.to(DX.dtype.element_ty), mask=mask)
-        dw += dy * xhat
-        db += dy
+            c2 = tl.sum(g, axis=1) / C
+            dx = (g - c2[:, None] - xhat * c1[:, None]) * rstd[:, None]
+        tl.store(DX + rows[:, None] * C + cols[None, :], dx.to(DX.dtype.element_ty), mask=m2)
+        dw += tl.sum(dy * xhat, axis=0)
+        db += tl.sum(dy, axis=0)
     if HAS_W:
-        tl.store(DWp + pid * C + cols, dw, mask=mask)
+        tl.store(DWp + pid * C + cols, dw, mask=cmask)
     if HAS_B:
-        tl.store(DBp + pid * C + cols, db, mask=mask)
+        tl.store(DBp + pid * C + cols, db, mask=cmask)
 
 
 def _block(C: int) -> tuple[int, int]:
@@ -157,7 +162,7 @@ def norm_backward(dy: torch.Tensor, x2: torch.Tensor, w: torch.Tensor | None, ha
     dx = torch.empty((N, C), dtype=x2.dtype, device=x2.device)
     cdt = compute_dtype(x2.dtype)
     stat = torch.float64 if cdt == tl.float64 else torch.float32
-    progs = max(1, min(num_programs(x2.device), N))
+    progs = max(1, min(2 * num_programs(x2.device), N))
     rows_per_prog = triton.cdiv(N, progs) if N else 1
     dwp = torch.zeros((progs, C), dtype=stat, device=x2.device)
     dbp = torch.zeros((progs, C), dtype=stat, device=x2.device) if has_b else dwp
@@ -165,7 +170,8 @@ def norm_backward(dy: torch.Tensor, x2: torch.Tensor, w: torch.Tensor | None, ha
     if N > 0:
         _norm_bwd_kernel[(progs,)](dy2, x2, w if w is not None else x2, mean, rstd, dx, dwp, dbp,
                                    x2.stride(0), N, C, rows_per_prog, IS_RMS=is_rms, HAS_W=w is not None,
-                                   HAS_B=has_b, BLOCK=block, COMPUTE=cdt, num_warps=warps)
+                                   HAS_B=has_b, BLOCK=block, ROWS=max(1, min(16, 8192 // block)), COMPUTE=cdt,
+                                   num_warps=8 if block >= 1024 else warps)
     dw = dwp.sum(0).to(w.dtype) if w is not None else None
     db = dbp.sum(0).to(w.dtype if w is not None else x2.dtype) if has_b else None
     return dx, dw, db
