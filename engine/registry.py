@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import difflib
 import importlib
+import threading
 from collections.abc import Callable, Iterator
 from typing import Generic, TypeVar
 
@@ -49,6 +50,8 @@ class Registry(Generic[T]):
         self.family = family
         self._modules = modules
         self._loaded = False
+        self._loading = False
+        self._load_lock = threading.RLock()  # servers look components up from worker threads
         self._items: dict[str, T] = {}
         self._aliases: dict[str, str] = {}
 
@@ -63,10 +66,21 @@ class Registry(Generic[T]):
         return deco
 
     def _load(self) -> None:
-        if not self._loaded:
-            self._loaded = True
-            for mod in self._modules:
-                importlib.import_module(mod)
+        """Import the registering modules once. Thread-safe: other threads wait until the
+        family is complete (never see it half-filled); a lookup made *during* the imports by
+        the importing thread itself returns at once."""
+        if self._loaded:
+            return
+        with self._load_lock:
+            if self._loaded or self._loading:
+                return
+            self._loading = True
+            try:
+                for mod in self._modules:
+                    importlib.import_module(mod)
+                self._loaded = True
+            finally:
+                self._loading = False
 
     def canonical(self, name: str) -> str:
         """The canonical name for ``name`` (which may be an alias); raises if unknown."""
