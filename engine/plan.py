@@ -119,6 +119,12 @@ def plan_target(target: Any, *, allow_python_impl: bool = False) -> TargetPlan:
         ref = _ref(getattr(target, part, None))
         if ref:
             tp.components[part] = ref
+    team = getattr(target, "team", None)
+    if isinstance(team, dict):
+        tp.components.update({f"team.{role}": str(persona) for role, persona in team.items()})
+    process = getattr(target, "process", None)
+    if isinstance(process, dict) and isinstance(process.get("type"), str):
+        tp.components["process"] = process["type"]
     if system_spec is not None:
         system = build_system(system_spec, device="meta", allow_python_impl=allow_python_impl)
         tp.tree = system.describe()

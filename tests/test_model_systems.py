@@ -87,6 +87,8 @@ def test_python_layer_inside_a_model_is_gated_and_its_aux_losses_collected():
     assert [p.path for p in problems] == [("model", "topology", "layers", 0, "impl")]
     assert check_system({"ref": "system.language_model", "config": cfg}, allow_python_impl=True) == []
     system = build_system({"ref": "system.language_model", "config": cfg}, allow_python_impl=True)
+    node = system.describe().children[0].children[1].children[0]
+    assert (node.type, node.params, node.children) == ("python:caramba.tests.support.model_impls:PenaltyLayer", 1, [])
     assert system.aux_losses() == {}
     system({"input_ids": torch.randint(0, 64, (2, 5))})
     aux = system.aux_losses()

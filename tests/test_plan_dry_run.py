@@ -100,6 +100,17 @@ def test_plan_single_target_render_and_json(manifest):
     assert data["targets"][0]["tree"]["type"] == "system.mlp_classifier"
 
 
+def test_process_targets_are_listed_without_a_model():
+    from types import SimpleNamespace
+
+    manifest = SimpleNamespace(name="m", notes="", source_file=None, defaults=None, targets=[
+        SimpleNamespace(name="write", type="process", team={"writer": "scribe"}, process={"type": "paper_write"})])
+    (t,) = make_plan(manifest).targets
+    assert (t.type, t.params, t.tree, t.runs) == ("process", None, None, [])
+    assert t.components == {"team.writer": "scribe", "process": "paper_write"}
+    assert "target write [process]" in make_plan(manifest).render_text()
+
+
 def test_cli_layers_catalog_and_detail(capsys):
     assert main(["layers", "--json"]) == 0
     rows = {r["name"]: r for r in json.loads(capsys.readouterr().out)}

@@ -68,7 +68,7 @@ def describe_module(module: nn.Module, name: str = "model", type_name: str | Non
                     _names: dict[type, str] | None = None) -> ModelTree:
     """The :class:`ModelTree` of ``module``."""
     names = _names if _names is not None else _type_names()
-    typ = type_name or names.get(type(module), type(module).__name__)
+    typ = type_name or getattr(module, "tree_type", None) or names.get(type(module), type(module).__name__)
     node = ModelTree(name, typ, count_params(module))
     if isinstance(module, Layer) or getattr(module, "tree_leaf", False):
         return node

@@ -151,9 +151,12 @@ def infer_widths(spec: NodeSpec, in_width: int | None, problems: list[ConfigProb
 class _PythonModule(nn.Module):
     """Adapts a plain ``nn.Module`` (``forward(x)``) to the node call ``(x, cache=…)``."""
 
-    def __init__(self, inner: nn.Module) -> None:
+    tree_leaf = True  # plans show the impl as one node
+
+    def __init__(self, inner: nn.Module, impl: str) -> None:
         super().__init__()
         self.inner = inner
+        self.tree_type = impl  # what plans show as this node's type
 
     def forward(self, x: Any, cache: Any = None) -> Any:
         return self.inner(x)
@@ -167,9 +170,9 @@ def build_node(spec: NodeSpec) -> nn.Module:
 
         return spec.cls.build(spec.config, make_children, spec.in_width, [c.out_width for c in spec.children])
     if isinstance(spec.config, dict):
-        return _PythonModule(spec.cls(**spec.config))
+        return _PythonModule(spec.cls(**spec.config), spec.type)
     module = spec.cls(spec.config)
-    return module if hasattr(spec.cls, "Config") and _takes_cache(module) else _PythonModule(module)
+    return module if hasattr(spec.cls, "Config") and _takes_cache(module) else _PythonModule(module, spec.type)
 
 
 def _takes_cache(module: nn.Module) -> bool:
