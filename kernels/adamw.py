@@ -28,7 +28,8 @@ import triton.language as tl
 from caramba.kernels.checks import fail, interpreting
 from caramba.kernels.launch import tl_dtype
 
-_BLOCK = 4096  # elements per program: 16 KiB of fp32 moments each, enough bytes in flight
+_BLOCK = 2048  # elements per inner step: 8 per thread per stream at 8 warps
+_CHUNK = 32 * _BLOCK  # elements per program: amortises the table look-ups over ~1.8 MB of traffic
 
 
 @triton.jit
@@ -36,9 +37,9 @@ def _adamw_kernel(
     Addr,  # (4, n_tensors) int64 raw addresses: params, grads, exp_avg, exp_avg_sq
     Numel,  # (n_tensors,) int64 elements per tensor
     ProgTensor,  # (n_programs,) int32 which tensor each program updates
-    ProgBlock,  # (n_programs,) int32 which block of that tensor
+    ProgBlock,  # (n_programs,) int32 which CHUNK-sized piece of that tensor
     n_tensors, lr, beta1, beta2, eps, decay, step_size, bc2_sqrt,
-    PDTYPE: tl.constexpr, GDTYPE: tl.constexpr, BLOCK: tl.constexpr,
+    PDTYPE: tl.constexpr, GDTYPE: tl.constexpr, BLOCK: tl.constexpr, CHUNK: tl.constexpr,
 ):
     pid = tl.program_id(0)
     t = tl.load(ProgTensor + pid)
@@ -48,19 +49,20 @@ def _adamw_kernel(
     g_ptr = tl.load(Addr + n_tensors + t).to(tl.pointer_type(GDTYPE))
     m_ptr = tl.load(Addr + 2 * n_tensors + t).to(tl.pointer_type(tl.float32))
     v_ptr = tl.load(Addr + 3 * n_tensors + t).to(tl.pointer_type(tl.float32))
-    offs = blk * BLOCK + tl.arange(0, BLOCK)
-    mask = offs < n
-    p = tl.load(p_ptr + offs, mask=mask, other=0.0).to(tl.float32)
-    g = tl.load(g_ptr + offs, mask=mask, other=0.0).to(tl.float32)
-    m = tl.load(m_ptr + offs, mask=mask, other=0.0)
-    v = tl.load(v_ptr + offs, mask=mask, other=0.0)
-    p = p * decay
-    m = beta1 * m + (1.0 - beta1) * g
-    v = beta2 * v + (1.0 - beta2) * g * g
-    p = p - step_size * m / (tl.sqrt(v) / bc2_sqrt + eps)
-    tl.store(p_ptr + offs, p.to(PDTYPE), mask=mask)
-    tl.store(m_ptr + offs, m, mask=mask)
-    tl.store(v_ptr + offs, v, mask=mask)
+    for sub in range(0, CHUNK, BLOCK):
+        offs = blk * CHUNK + sub + tl.arange(0, BLOCK)
+        mask = offs < n
+        p = tl.load(p_ptr + offs, mask=mask, other=0.0).to(tl.float32)
+        g = tl.load(g_ptr + offs, mask=mask, other=0.0).to(tl.float32)
+        m = tl.load(m_ptr + offs, mask=mask, other=0.0)
+        v = tl.load(v_ptr + offs, mask=mask, other=0.0)
+        p = p * decay
+        m = beta1 * m + (1.0 - beta1) * g
+        v = beta2 * v + (1.0 - beta2) * g * g
+        p = p - step_size * m / (tl.sqrt(v) / bc2_sqrt + eps)
+        tl.store(p_ptr + offs, p.to(PDTYPE), mask=mask)
+        tl.store(m_ptr + offs, m, mask=mask)
+        tl.store(v_ptr + offs, v, mask=mask)
 
 
 class FusedAdamW(torch.optim.Optimizer):
@@ -73,6 +75,7 @@ class FusedAdamW(torch.optim.Optimizer):
                        "use lr >= 0, 0 <= beta < 1, eps >= 0, weight_decay >= 0")
         super().__init__(params, dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay))
         self._tables: dict[tuple, tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = {}
+        self._addrs: dict[tuple, tuple[list[int], torch.Tensor]] = {}  # per bucket: grad ptrs, (4, n) table
 
     def _block_table(self, numels: tuple[int, ...], device: torch.device):
         """(numel, prog->tensor, prog->block), cached by the tensors' sizes (they never change)."""
@@ -80,7 +83,7 @@ class FusedAdamW(torch.optim.Optimizer):
         if key not in self._tables:
             tens, blks = [], []
             for i, n in enumerate(numels):
-                nb = triton.cdiv(n, _BLOCK)
+                nb = triton.cdiv(n, _CHUNK)
                 tens += [i] * nb
                 blks += range(nb)
             self._tables[key] = (torch.tensor(numels, dtype=torch.int64, device=device),
@@ -123,10 +126,21 @@ class FusedAdamW(torch.optim.Optimizer):
         lr, eps, wd = float(group["lr"]), group["eps"], group["weight_decay"]
         step = float(self.state[ps[0]]["step"])
         numel, prog_t, prog_b = self._block_table(tuple(p.numel() for p in ps), device)
-        addrs = [[p.data_ptr() for p in ps], [p.grad.data_ptr() for p in ps],
-                 [self.state[p]["exp_avg"].data_ptr() for p in ps], [self.state[p]["exp_avg_sq"].data_ptr() for p in ps]]
-        addr = torch.tensor(addrs, dtype=torch.int64).to(device, non_blocking=True)
+        addr = self._address_table(ps, device)
         _adamw_kernel[(prog_t.numel(),)](
             addr, numel, prog_t, prog_b, len(ps), lr, beta1, beta2, eps, 1.0 - lr * wd,
             lr / (1.0 - beta1 ** step), math.sqrt(1.0 - beta2 ** step),
-            PDTYPE=tl_dtype(pdt), GDTYPE=tl_dtype(gdt), BLOCK=_BLOCK, num_warps=8)
+            PDTYPE=tl_dtype(pdt), GDTYPE=tl_dtype(gdt), BLOCK=_BLOCK, CHUNK=_CHUNK, num_warps=8)
+
+    def _address_table(self, ps: list[torch.Tensor], device: torch.device) -> torch.Tensor:
+        """The (4, n) address table; rebuilt (one small copy) only when a pointer moved."""
+        fixed = tuple(p.data_ptr() for p in ps) + tuple(self.state[p]["exp_avg"].data_ptr() for p in ps)
+        grads = [p.grad.data_ptr() for p in ps]
+        cached = self._addrs.get(fixed)
+        if cached is not None and cached[0] == grads:
+            return cached[1]
+        rows = [[p.data_ptr() for p in ps], grads, [self.state[p]["exp_avg"].data_ptr() for p in ps],
+                [self.state[p]["exp_avg_sq"].data_ptr() for p in ps]]
+        table = torch.tensor(rows, dtype=torch.int64).to(device)
+        self._addrs[fixed] = (grads, table)
+        return table

@@ -32,6 +32,41 @@ LOG2E = 1.4426950408889634
 
 
 @triton.jit
+def _fwd_inner(acc, l_i, m_i, q, q2, Kp, Vp, K2p, sks, svs, s2ks, offs_d, offs_d2, offs_dv, D, D2, DV, S, qpos,
+               window, qk_scale, start, end, MASK: tl.constexpr, CAUSAL: tl.constexpr, HAS_WINDOW: tl.constexpr,
+               HAS_GEO: tl.constexpr, BLOCK_N: tl.constexpr, PREC: tl.constexpr, ACC: tl.constexpr):
+    """Stream key blocks [start, end); MASK=False for blocks every query of the tile may see."""
+    for start_n in range(start, end, BLOCK_N):
+        offs_n = start_n + tl.arange(0, BLOCK_N)
+        ncol = offs_n < S
+        kt = tl.load(Kp + offs_n[None, :] * sks + offs_d[:, None], mask=ncol[None, :] & (offs_d < D)[:, None],
+                     other=0.0)
+        s = tl.dot(q, kt, input_precision=PREC, out_dtype=ACC)
+        if HAS_GEO:
+            k2t = tl.load(K2p + offs_n[None, :] * s2ks + offs_d2[:, None],
+                          mask=ncol[None, :] & (offs_d2 < D2)[:, None], other=0.0)
+            s += tl.dot(q2, k2t, input_precision=PREC, out_dtype=ACC)
+        s = s * qk_scale
+        if MASK:
+            valid = ncol[None, :]
+            if CAUSAL:
+                valid = valid & (offs_n[None, :] <= qpos[:, None])
+            if HAS_WINDOW:
+                valid = valid & (offs_n[None, :] > qpos[:, None] - window)
+            s = tl.where(valid, s, float("-inf"))
+        m_new = tl.maximum(m_i, tl.max(s, axis=1))
+        m_safe = tl.where(m_new == float("-inf"), 0.0, m_new)
+        p = tl.exp2(s - m_safe[:, None])
+        alpha = tl.exp2(m_i - m_safe)
+        l_i = l_i * alpha + tl.sum(p, axis=1)
+        v = tl.load(Vp + offs_n[:, None] * svs + offs_dv[None, :], mask=ncol[:, None] & (offs_dv < DV)[None, :],
+                    other=0.0)
+        acc = acc * alpha[:, None] + tl.dot(p.to(v.dtype), v, input_precision=PREC, out_dtype=ACC)
+        m_i = m_new
+    return acc, l_i, m_i
+
+
+@triton.jit
 def _attn_fwd_kernel(
     Q, K, V,  # (B, H, T, D), (B, Hkv, S, D), (B, Hkv, S, Dv); strides below, last dim contiguous
     Q2, K2,  # DBA geometric parts (B, H, T, D2), (B, Hkv, S, D2); unused without HAS_GEO
@@ -70,32 +105,31 @@ def _attn_fwd_kernel(
     if HAS_WINDOW:
         lo = tl.maximum(0, pid_m * BLOCK_M + S - T - window + 1)
         lo = (lo // BLOCK_N) * BLOCK_N
-    for start_n in range(lo, hi, BLOCK_N):
-        offs_n = start_n + tl.arange(0, BLOCK_N)
-        ncol = offs_n < S
-        kt = tl.load(K + b * skb + hk * skh + offs_n[None, :] * sks + offs_d[:, None],
-                     mask=ncol[None, :] & (offs_d < D)[:, None], other=0.0)
-        s = tl.dot(q, kt, input_precision=PREC, out_dtype=ACC)
-        if HAS_GEO:
-            k2t = tl.load(K2 + b * s2kb + hk * s2kh + offs_n[None, :] * s2ks + offs_d2[:, None],
-                          mask=ncol[None, :] & (offs_d2 < D2)[:, None], other=0.0)
-            s += tl.dot(q2, k2t, input_precision=PREC, out_dtype=ACC)
-        s = s * qk_scale
-        valid = ncol[None, :]
-        if CAUSAL:
-            valid = valid & (offs_n[None, :] <= qpos[:, None])
-        if HAS_WINDOW:
-            valid = valid & (offs_n[None, :] > qpos[:, None] - window)
-        s = tl.where(valid, s, float("-inf"))
-        m_new = tl.maximum(m_i, tl.max(s, axis=1))
-        m_safe = tl.where(m_new == float("-inf"), 0.0, m_new)
-        p = tl.exp2(s - m_safe[:, None])
-        alpha = tl.exp2(m_i - m_safe)
-        l_i = l_i * alpha + tl.sum(p, axis=1)
-        v = tl.load(V + b * svb + hk * svh + offs_n[:, None] * svs + offs_dv[None, :],
-                    mask=ncol[:, None] & (offs_dv < DV)[None, :], other=0.0)
-        acc = acc * alpha[:, None] + tl.dot(p.to(v.dtype), v, input_precision=PREC, out_dtype=ACC)
-        m_i = m_new
+    # keys every query row of this tile may see need no mask: [full_lo, full_hi)
+    full_lo = lo
+    full_hi = (S // BLOCK_N) * BLOCK_N
+    if CAUSAL:
+        full_hi = tl.minimum(full_hi, ((pid_m * BLOCK_M + S - T + 1) // BLOCK_N) * BLOCK_N)
+    if HAS_WINDOW:
+        qmax = pid_m * BLOCK_M + BLOCK_M - 1 + S - T
+        full_lo = tl.maximum(lo, ((qmax - window + 1 + BLOCK_N - 1) // BLOCK_N) * BLOCK_N)
+    full_lo = tl.minimum(full_lo, hi)
+    full_hi = tl.minimum(tl.maximum(full_hi, full_lo), hi)
+    Kp = K + b * skb + hk * skh
+    Vp = V + b * svb + hk * svh
+    K2p = K2 + b * s2kb + hk * s2kh
+    if not HAS_GEO:
+        offs_d2 = offs_d
+        q2 = q
+    acc, l_i, m_i = _fwd_inner(acc, l_i, m_i, q, q2, Kp, Vp, K2p, sks, svs, s2ks, offs_d, offs_d2, offs_dv, D, D2,
+                               DV, S, qpos, window, qk_scale, lo, full_lo, True, CAUSAL, HAS_WINDOW, HAS_GEO,
+                               BLOCK_N, PREC, ACC)
+    acc, l_i, m_i = _fwd_inner(acc, l_i, m_i, q, q2, Kp, Vp, K2p, sks, svs, s2ks, offs_d, offs_d2, offs_dv, D, D2,
+                               DV, S, qpos, window, qk_scale, full_lo, full_hi, False, CAUSAL, HAS_WINDOW,
+                               HAS_GEO, BLOCK_N, PREC, ACC)
+    acc, l_i, m_i = _fwd_inner(acc, l_i, m_i, q, q2, Kp, Vp, K2p, sks, svs, s2ks, offs_d, offs_d2, offs_dv, D, D2,
+                               DV, S, qpos, window, qk_scale, full_hi, hi, True, CAUSAL, HAS_WINDOW, HAS_GEO,
+                               BLOCK_N, PREC, ACC)
     l_safe = tl.where(l_i == 0.0, 1.0, l_i)
     out = acc / l_safe[:, None]
     tl.store(LSE + bh.to(tl.int64) * T + offs_m, m_i + tl.log2(l_safe), mask=mrow)

@@ -18,7 +18,7 @@ import torch
 import triton
 import triton.language as tl
 
-from caramba.kernels.flash_check import bwd_blocks
+from caramba.kernels.flash_check import Blocks, bwd_blocks
 
 
 @triton.jit
@@ -174,7 +174,7 @@ def _s(t: torch.Tensor | None) -> tuple[int, int, int]:
 
 
 def attention_backward(do, q, k, v, q2, k2, o, lse, causal: bool, qk_scale: float, scale: float,
-                       window: int | None):
+                       window: int | None, blocks: tuple[Blocks, Blocks] | None = None):
     """Gradients ``(dq, dk, dv, dq2, dk2)`` (the last two None without DBA parts)."""
     B, H, T, D = q.shape
     Hkv, S, DVD = k.shape[1], k.shape[2], v.shape[3]
@@ -189,19 +189,19 @@ def attention_backward(do, q, k, v, q2, k2, o, lse, causal: bool, qk_scale: floa
     dk2 = torch.empty((B, Hkv, S, D2), dtype=q.dtype, device=q.device) if q2 is not None else None
     if do.numel() == 0:
         return dq, dk.zero_(), dv.zero_(), dq2, dk2
-    blk = bwd_blocks(q, D + D2, DVD)
+    kv_blk, q_blk = blocks or bwd_blocks(q, D + D2, DVD)
     acc = tl.float64 if q.dtype == torch.float64 else tl.float32
-    common = dict(CAUSAL=causal, HAS_WINDOW=window is not None, HAS_GEO=q2 is not None, BLOCK_M=blk.m,
-                  BLOCK_N=blk.n, BLOCK_D=max(16, triton.next_power_of_2(D)),
-                  BLOCK_D2=max(16, triton.next_power_of_2(D2)) if D2 else 16,
-                  BLOCK_DV=max(16, triton.next_power_of_2(DVD)), PREC=blk.precision, ACC=acc,
-                  num_warps=blk.warps, num_stages=blk.stages)
+    common = dict(CAUSAL=causal, HAS_WINDOW=window is not None, HAS_GEO=q2 is not None,
+                  BLOCK_D=max(16, triton.next_power_of_2(D)), BLOCK_D2=max(16, triton.next_power_of_2(D2)) if D2 else 16,
+                  BLOCK_DV=max(16, triton.next_power_of_2(DVD)), PREC=kv_blk.precision, ACC=acc)
     q2_, k2_ = (q2 if q2 is not None else q), (k2 if k2 is not None else k)
     strides = (*_s(q), *_s(k), *_s(v), *_s(q2), *_s(k2))
-    _attn_bwd_dkdv_kernel[(triton.cdiv(S, blk.n), B * Hkv)](
+    _attn_bwd_dkdv_kernel[(triton.cdiv(S, kv_blk.n), B * Hkv)](
         q, k, v, q2_, k2_, do, lse, delta, dk, dv, dk2 if dk2 is not None else dk, *strides,
-        H, Hkv, H // Hkv, T, S, D, D2, DVD, qk_scale, scale, window or 0, **common)
-    _attn_bwd_dq_kernel[(triton.cdiv(T, blk.m), B * H)](
+        H, Hkv, H // Hkv, T, S, D, D2, DVD, qk_scale, scale, window or 0, BLOCK_M=kv_blk.m, BLOCK_N=kv_blk.n,
+        num_warps=kv_blk.warps, num_stages=kv_blk.stages, **common)
+    _attn_bwd_dq_kernel[(triton.cdiv(T, q_blk.m), B * H)](
         q, k, v, q2_, k2_, do, lse, delta, dq, dq2 if dq2 is not None else dq, *strides,
-        H, H // Hkv, T, S, D, D2, DVD, qk_scale, scale, window or 0, **common)
+        H, H // Hkv, T, S, D, D2, DVD, qk_scale, scale, window or 0, BLOCK_M=q_blk.m, BLOCK_N=q_blk.n,
+        num_warps=q_blk.warps, num_stages=q_blk.stages, **common)
     return dq, dk, dv, dq2, dk2

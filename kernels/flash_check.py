@@ -44,14 +44,15 @@ def fwd_blocks(q: torch.Tensor, dqk: int, dv: int) -> Blocks:
     return Blocks(128, 64 if wide else 64, 8 if wide else 4, 3, _prec(q.dtype))
 
 
-def bwd_blocks(q: torch.Tensor, dqk: int, dv: int) -> Blocks:
-    """Backward tiles (used by both the dK/dV and the dQ kernels)."""
+def bwd_blocks(q: torch.Tensor, dqk: int, dv: int) -> tuple[Blocks, Blocks]:
+    """Backward tiles: (dK/dV kernel: m = query step, n = key rows owned; dQ kernel)."""
     if _interp():
-        return Blocks(16, 16, 1, 1, _prec(q.dtype))
+        return Blocks(16, 16, 1, 1, _prec(q.dtype)), Blocks(16, 16, 1, 1, _prec(q.dtype))
     wide = max(dqk, dv) > 64
     if q.dtype in (torch.float32, torch.float64):
-        return Blocks(32, 32, 4, 1, _prec(q.dtype))
-    return Blocks(64, 64, 8 if wide else 4, 2, _prec(q.dtype))
+        return Blocks(32, 32, 4, 1, _prec(q.dtype)), Blocks(32, 32, 4, 1, _prec(q.dtype))
+    kv = Blocks(64, 64, 8 if wide else 4, 2, _prec(q.dtype))
+    return kv, Blocks(64, 64, 8 if wide else 4, 2, _prec(q.dtype))
 
 
 def check_attention(op: str, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, q2: torch.Tensor | None,
