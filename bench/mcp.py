@@ -28,7 +28,10 @@ import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-import anyio
+# This file is named like the SDK package: run as a script, its folder would shadow `mcp`.
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+
+import anyio  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -89,7 +92,9 @@ def main() -> None:
     from caramba.engine.manifest import load_manifest
     from caramba.tests.support.mcp_manifests import tiny
     from caramba.tests.support.mcp_procs import http_client, http_server, stdio_client, token_of
-    from caramba.tools import codegraph_bridge
+    from caramba.codegraph.server import stop_falkordb
+    from caramba.tools.codegraph_bridge import CodeGraphTools
+    from caramba.workspace import Workspace
 
     ws = Path(tempfile.mkdtemp(prefix="caramba-bench-mcp-"))
     try:
@@ -102,7 +107,7 @@ def main() -> None:
 
         cases["validate_manifest"]["direct"] = measure(
             lambda: load_manifest(ws / "manifests" / "tiny.yml"), args.warmup, args.iters)
-        bridge = codegraph_bridge.CodeGraph(ws)
+        bridge = CodeGraphTools(Workspace(ws))
         bridge.sync("src", graph="bench")
         cases["find_symbol"]["direct"] = measure(
             lambda: bridge.find_symbol("JobManager", graph="bench"), args.warmup, args.iters)
@@ -118,24 +123,28 @@ def main() -> None:
         with http_server(ws) as (url, _proc, _err):
             anyio.run(over, lambda: http_client(url, token_of(ws)), "http")
     finally:
+        stop_falkordb(Workspace(ws))
         shutil.rmtree(ws, ignore_errors=True)
 
+    load = " / ".join(f"{x:.1f}" for x in os.getloadavg())
     lines = [
         "## mcp",
         "",
         f"`python bench/mcp.py` — {time.strftime('%Y-%m-%d')}, {cpu_name()} ({os.cpu_count()} cores), "
         f"Python {platform.python_version()}, mcp {version('mcp')}, {args.warmup} warm-up + {args.iters} "
-        "sequential calls per row from one client; latency in ms; overhead = p50 / direct p50.",
+        f"sequential calls per row from one client; latency in ms; overhead = p50 − direct p50 and "
+        f"p50 / direct p50. Load average during the run: {load} (a shared machine: absolute "
+        "numbers are noisy, the protocol overhead is the useful part).",
         "",
-        "| call | path | p50 ms | p95 ms | mean ms | overhead (p50) |",
-        "| --- | --- | ---: | ---: | ---: | ---: |",
+        "| call | path | p50 ms | p95 ms | mean ms | overhead p50 ms | ratio (p50) |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: |",
     ]
     for call, rows in cases.items():
-        base = statistics.median(rows["direct"])
+        base = pct(rows["direct"], 0.5)
         for label in ("direct", "stdio", "http"):
             xs = rows[label]
             lines.append(f"| {call} | {label} | {pct(xs, 0.5):.2f} | {pct(xs, 0.95):.2f} | "
-                         f"{statistics.fmean(xs):.2f} | {pct(xs, 0.5) / base:.1f}x |")
+                         f"{statistics.fmean(xs):.2f} | {pct(xs, 0.5) - base:+.2f} | {pct(xs, 0.5) / base:.1f}x |")
     section = "\n".join(lines) + "\n"
     print(section)
     if args.write:
