@@ -119,6 +119,7 @@ def resolve_train_options(train: Any, *, runtime: Any = None, logging: Any = Non
     ``train`` is the manifest's ``TrainConfig`` (or a plain mapping in tests).
     """
     data = as_dict(train)
+    data.pop("peft", None)  # applied to the model, not the loop: caramba.engine.train.init_weights
     for name, feature in LATER_FIELDS.items():
         value = data.pop(name, None)
         if value not in (None, False, {}, [], _later_default(train, name)):
