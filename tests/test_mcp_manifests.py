@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 
 import anyio
+import pytest
 from mcp import Client
 
 from caramba.tools.server import ServerOptions, build_server
@@ -79,6 +80,14 @@ def test_validate_dry_run_and_write(tmp_path):
 
         res = await client.read_resource("caramba://presets/tiny")
         assert res.contents[0].text == tiny()
+
+        prompts = {p.name for p in (await client.list_prompts()).prompts}
+        assert {"propose_ablation", "explain_run", "review_manifest"} <= prompts
+        msg = await client.get_prompt("propose_ablation", {"manifest": "manifests/tiny.yml", "question": "is SwiGLU needed"})
+        text = msg.messages[0].content.text
+        assert tiny() in text and "is SwiGLU needed" in text and "validate_manifest" in text
+        with pytest.raises(Exception, match="outside the workspace"):
+            await client.get_prompt("review_manifest", {"manifest": "../secret.yml"})
 
     _run(tmp_path, body)
 

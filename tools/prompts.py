@@ -10,8 +10,11 @@ from __future__ import annotations
 from typing import Annotated
 
 from mcp.server.mcpserver import MCPServer
+from mcp.shared.exceptions import MCPError
+from mcp_types import INVALID_PARAMS
 from pydantic import Field
 
+from caramba.engine.errors import CarambaError
 from caramba.tools.common import ToolDeps
 
 
@@ -19,7 +22,10 @@ def register(server: MCPServer, deps: ToolDeps) -> None:
     """Add the prompts."""
 
     def manifest_text(path: str) -> str:
-        text, _, truncated = deps.sandbox.read_text(path)
+        try:
+            text, _, truncated = deps.sandbox.read_text(path)
+        except CarambaError as e:  # the SDK would hide the message of any other exception
+            raise MCPError(code=INVALID_PARAMS, message=e.render()) from e
         return text + ("\n# … (truncated)" if truncated else "")
 
     @server.prompt(title="Propose an ablation")
