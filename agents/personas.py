@@ -1,0 +1,109 @@
+"""Personas: who the agents are, as YAML files in ``agents/personas/``.
+
+A persona is data, not code::
+
+    name: experimenter
+    description: Turns ideas into valid caramba manifests and runs them.
+    instructions: |
+      You are ...
+    model: null            # LiteLLM model string; null = the workspace's llm.model
+    temperature: 0.2
+    tools: [manifests, runs, results]   # MCP tool groups it may call (see agents/toolgroups.py)
+    sub_agents: []         # personas it can hand work to (used by the A2A research lead)
+    output_schema: null    # structured reply the processes parse: proposals | verdict | review
+
+``load_persona("claude")`` reads ``agents/personas/claude.yml`` (or a workspace's own
+``personas/claude.yml``, which wins, so a project can tune its team without editing
+caramba). Unknown names raise with the list of available personas.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from caramba.agents.toolgroups import GROUPS
+from caramba.engine.errors import CarambaError
+
+BUILTIN_DIR = Path(__file__).parent / "personas"
+OutputSchema = Literal["proposals", "verdict", "review"]
+
+
+class PersonaError(CarambaError):
+    """A persona file is missing or invalid."""
+
+
+class Persona(BaseModel):
+    """One persona file."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(pattern=r"^[a-z][a-z0-9_]*$", description="id used for @routing and team roles")
+    description: str = Field(description="one line: what this persona is for (shown in agent cards)")
+    instructions: str = Field(description="the system prompt")
+    model: str | None = Field(None, description="LiteLLM model string; None = the workspace's llm.model")
+    api_base: str | None = Field(None, description="OpenAI-compatible endpoint for this persona's model")
+    temperature: float = Field(0.2, ge=0.0, le=2.0)
+    tools: list[str] = Field(default_factory=list, description="MCP tool groups it may call")
+    sub_agents: list[str] = Field(default_factory=list, description="personas it can delegate to")
+    output_schema: OutputSchema | None = Field(None, description="structured reply the processes parse")
+
+    def tool_names(self) -> list[str]:
+        """The MCP tool allowlist for this persona (the union of its groups)."""
+        names: list[str] = []
+        for g in self.tools:
+            names.extend(GROUPS[g])
+        return names
+
+
+def _dirs(workspace_root: Path | None) -> list[Path]:
+    dirs = [workspace_root / "personas"] if workspace_root is not None else []
+    return [*dirs, BUILTIN_DIR]
+
+
+def list_personas(workspace_root: Path | None = None) -> list[str]:
+    """Names of every persona available (workspace personas first, then built-ins)."""
+    seen: dict[str, None] = {}
+    for d in _dirs(workspace_root):
+        if d.is_dir():
+            for f in sorted(d.glob("*.yml")):
+                seen.setdefault(f.stem, None)
+    return list(seen)
+
+
+def load_persona(name: str, workspace_root: Path | None = None) -> Persona:
+    """Read and validate one persona; errors name the file and the field."""
+    for d in _dirs(workspace_root):
+        f = d / f"{name}.yml"
+        if f.is_file():
+            return _parse(f)
+    raise PersonaError(f"unknown persona '{name}'",
+                       fix=f"use one of: {', '.join(list_personas(workspace_root))} "
+                           "(or add personas/<name>.yml to the workspace)")
+
+
+def _parse(f: Path) -> Persona:
+    try:
+        raw = yaml.safe_load(f.read_text()) or {}
+    except yaml.YAMLError as e:
+        raise PersonaError(f"{f}: not valid YAML: {e}") from None
+    if not isinstance(raw, dict):
+        raise PersonaError(f"{f}: a persona is a mapping of fields", fix="see agents/personas/research_lead.yml")
+    try:
+        p = Persona.model_validate(raw)
+    except ValidationError as e:
+        first = e.errors()[0]
+        where = ".".join(str(x) for x in first["loc"])
+        raise PersonaError(f"{f}: {where}: {first['msg']}",
+                           fix="fields: name, description, instructions, model, api_base, temperature, "
+                               "tools, sub_agents, output_schema") from None
+    if p.name != f.stem:
+        raise PersonaError(f"{f}: name '{p.name}' differs from the file name", fix=f"set name: {f.stem}")
+    unknown = [g for g in p.tools if g not in GROUPS]
+    if unknown:
+        raise PersonaError(f"{f}: tools: unknown tool group(s) {', '.join(unknown)}",
+                           fix=f"tool groups are: {', '.join(GROUPS)}")
+    return p
