@@ -27,6 +27,7 @@ import triton.language as tl
 
 from caramba.kernels import flash_bwd
 from caramba.kernels.flash_check import Blocks, check_attention, fwd_blocks
+from caramba.kernels.launch import num_programs
 
 LOG2E = 1.4426950408889634
 
@@ -74,12 +75,13 @@ def _attn_fwd_kernel(
     LSE,  # (B, H, T) fp32 row log-sum-exp, base 2, of the scaled scores
     sqb, sqh, sqt, skb, skh, sks, svb, svh, svs,
     s2qb, s2qh, s2qt, s2kb, s2kh, s2ks,
-    H, GROUP, T, S, D, D2, DV, qk_scale, window,
+    H, GROUP, T, S, D, D2, DV, qk_scale, window, split_len,
     CAUSAL: tl.constexpr, HAS_WINDOW: tl.constexpr, HAS_GEO: tl.constexpr,
     BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_D: tl.constexpr, BLOCK_D2: tl.constexpr,
     BLOCK_DV: tl.constexpr, PREC: tl.constexpr, ACC: tl.constexpr,
 ):
     pid_m = tl.program_id(0)
+    sid = tl.program_id(2)  # split-K index: this program sees keys [sid * split_len, (sid + 1) * split_len)
     bh = tl.program_id(1)
     b = (bh // H).to(tl.int64)
     h = (bh % H).to(tl.int64)
@@ -105,6 +107,8 @@ def _attn_fwd_kernel(
     if HAS_WINDOW:
         lo = tl.maximum(0, pid_m * BLOCK_M + S - T - window + 1)
         lo = (lo // BLOCK_N) * BLOCK_N
+    lo = tl.maximum(lo, sid * split_len)
+    hi = tl.minimum(hi, (sid + 1) * split_len)
     # keys every query row of this tile may see need no mask: [full_lo, full_hi)
     full_lo = lo
     full_hi = (S // BLOCK_N) * BLOCK_N
@@ -132,8 +136,9 @@ def _attn_fwd_kernel(
                                BLOCK_N, PREC, ACC)
     l_safe = tl.where(l_i == 0.0, 1.0, l_i)
     out = acc / l_safe[:, None]
-    tl.store(LSE + bh.to(tl.int64) * T + offs_m, m_i + tl.log2(l_safe), mask=mrow)
-    tl.store(O + bh.to(tl.int64) * T * DV + offs_m[:, None] * DV + offs_dv[None, :],
+    row0 = (sid * tl.num_programs(1) + bh).to(tl.int64) * T  # splits write separate partials
+    tl.store(LSE + row0 + offs_m, m_i + tl.log2(l_safe), mask=mrow)
+    tl.store(O + row0 * DV + offs_m[:, None] * DV + offs_dv[None, :],
              out.to(O.dtype.element_ty), mask=mrow[:, None] & (offs_dv < DV)[None, :])
 
 
@@ -141,30 +146,52 @@ def _strides(t: torch.Tensor | None) -> tuple[int, int, int]:
     return (0, 0, 0) if t is None else (t.stride(0), t.stride(1), t.stride(2))
 
 
+def _splits(programs: int, S: int, block_n: int, device: torch.device) -> int:
+    """Split-K factor: when (b, h, query-tile) programs cannot fill the GPU (decode), split the
+    keys so about two programs per SM run, each over at least 4 key blocks."""
+    target = 2 * num_programs(device)
+    if programs >= target:
+        return 1
+    return max(1, min(triton.cdiv(target, programs), S // (4 * block_n)))
+
+
 def attention_forward(q, k, v, q2, k2, causal: bool, scale: float, window: int | None,
                       blocks: Blocks | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-    """Launch the forward kernel. Returns ``(o (B, H, T, Dv), lse (B, H, T) fp32 base 2)``."""
+    """Launch the forward kernel. Returns ``(o (B, H, T, Dv), lse (B, H, T) fp32 base 2)``.
+
+    With split-K (few query tiles, long S) each split writes an fp32 partial output and
+    lse; they are merged here: ``lse = log2(sum 2^lse_s)``, ``o = sum 2^(lse_s - lse) o_s``.
+    """
     B, H, T, D = q.shape
     Hkv, S, DV = k.shape[1], k.shape[2], v.shape[3]
     D2 = q2.shape[3] if q2 is not None else 0
-    blocks = blocks or fwd_blocks(q, D + D2, DV)
-    o = torch.empty((B, H, T, DV), dtype=q.dtype, device=q.device)
+    blocks = blocks or fwd_blocks(q, D + D2, DV, T)
+    stat = torch.float64 if q.dtype == torch.float64 else torch.float32
     acc = tl.float64 if q.dtype == torch.float64 else tl.float32
-    lse = torch.empty((B, H, T), dtype=torch.float64 if q.dtype == torch.float64 else torch.float32,
-                      device=q.device)
-    if o.numel() == 0:
-        return o, lse
-    grid = (triton.cdiv(T, blocks.m), B * H)
-    _attn_fwd_kernel[grid](
+    if B * H * T == 0:
+        return q.new_empty((B, H, T, DV)), torch.empty((B, H, T), dtype=stat, device=q.device)
+    mtiles = triton.cdiv(T, blocks.m)
+    splits = _splits(B * H * mtiles, S, blocks.n, q.device)
+    split_len = triton.cdiv(triton.cdiv(S, splits), blocks.n) * blocks.n
+    splits = triton.cdiv(S, split_len)
+    o = torch.empty((splits, B, H, T, DV), dtype=q.dtype if splits == 1 else stat, device=q.device)
+    lse = torch.empty((splits, B, H, T), dtype=stat, device=q.device)
+    _attn_fwd_kernel[(mtiles, B * H, splits)](
         q, k, v, q2 if q2 is not None else q, k2 if k2 is not None else k, o, lse,
         *_strides(q), *_strides(k), *_strides(v), *_strides(q2), *_strides(k2),
-        H, H // Hkv, T, S, D, D2, DV, scale * LOG2E, window or 0,
+        H, H // Hkv, T, S, D, D2, DV, scale * LOG2E, window or 0, split_len,
         CAUSAL=causal, HAS_WINDOW=window is not None, HAS_GEO=q2 is not None,
         BLOCK_M=blocks.m, BLOCK_N=blocks.n, BLOCK_D=max(16, triton.next_power_of_2(D)),
         BLOCK_D2=max(16, triton.next_power_of_2(D2)) if D2 else 16, BLOCK_DV=max(16, triton.next_power_of_2(DV)),
         PREC=blocks.precision, ACC=acc, num_warps=blocks.warps, num_stages=blocks.stages,
     )
-    return o, lse
+    if splits == 1:
+        return o[0], lse[0]
+    top = lse.max(0).values
+    w = torch.exp2(lse - top)  # (splits, B, H, T); 0 for splits that saw no allowed key
+    total = w.sum(0)
+    out = (o * (w / total)[..., None]).sum(0).to(q.dtype)
+    return out, top + torch.log2(total)
 
 
 class FlashAttentionFunction(torch.autograd.Function):

@@ -34,14 +34,21 @@ def _prec(dtype: torch.dtype) -> str:
     return "ieee" if dtype in (torch.float32, torch.float64) else "tf32"
 
 
-def fwd_blocks(q: torch.Tensor, dqk: int, dv: int) -> Blocks:
-    """Forward tiles. dqk = summed query/key head dims (D + D2 for DBA)."""
+def fwd_blocks(q: torch.Tensor, dqk: int, dv: int, T: int) -> Blocks:
+    """Forward tiles. dqk = summed query/key head dims (D + D2 for DBA); T = query length.
+
+    bf16/fp16 choices come from ``bench/kernels_attn_sweep.py`` on an H100 (2026-11-23):
+    D128 m128 n64 w8 s3 (431 TFLOP/s causal S4096), D64 m64 n64 w4 s3 (356). Decode-sized
+    T (<= 16) uses 16-row query tiles so a single query does not pay for 128 rows.
+    """
     if _interp():
         return Blocks(16, 16, 1, 1, _prec(q.dtype))
     wide = max(dqk, dv) > 64
+    if T <= 16:
+        return Blocks(16, 64 if wide else 128, 4, 3, _prec(q.dtype))
     if q.dtype in (torch.float32, torch.float64):
         return Blocks(64, 32, 4 if not wide else 8, 2, _prec(q.dtype))
-    return Blocks(128, 64 if wide else 64, 8 if wide else 4, 3, _prec(q.dtype))
+    return Blocks(128, 64, 8, 3, _prec(q.dtype)) if wide else Blocks(64, 64, 4, 3, _prec(q.dtype))
 
 
 def bwd_blocks(q: torch.Tensor, dqk: int, dv: int) -> tuple[Blocks, Blocks]:
@@ -51,8 +58,10 @@ def bwd_blocks(q: torch.Tensor, dqk: int, dv: int) -> tuple[Blocks, Blocks]:
     wide = max(dqk, dv) > 64
     if q.dtype in (torch.float32, torch.float64):
         return Blocks(32, 32, 4, 1, _prec(q.dtype)), Blocks(32, 32, 4, 1, _prec(q.dtype))
-    kv = Blocks(64, 64, 8 if wide else 4, 2, _prec(q.dtype))
-    return kv, Blocks(64, 64, 8 if wide else 4, 2, _prec(q.dtype))
+    # sweep winners (H100, bf16, causal S4096): dK/dV m32 n64 w4 s3 for both head dims;
+    # dQ m128 n32 w4 s3 at D128, m64 n32 w4 s3 at D64
+    kv = Blocks(32, 64, 4, 3, _prec(q.dtype))
+    return kv, Blocks(128, 32, 4, 3, _prec(q.dtype)) if wide else Blocks(64, 32, 4, 3, _prec(q.dtype))
 
 
 def check_attention(op: str, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, q2: torch.Tensor | None,

@@ -1,7 +1,7 @@
 """Flash attention (and its DBA variant) Triton kernels against the PyTorch reference.
 
-Covers: causal and not, GQA/MQA, ragged (non-multiple-of-tile) lengths, decode (T < S),
-sliding window, head dims that are not powers of two, Dv != D, strided (transposed)
+Covers: causal and not, GQA/MQA, ragged (non-multiple-of-tile) lengths, decode (T < S)
+with and without split-K, sliding window, head dims that are not powers of two, Dv != D, strided (transposed)
 inputs, forward and all gradients. CPU runs the same kernels under the interpreter with
 16x16 tiles; the GPU-marked tests add bf16/fp16 at real head dims.
 """
@@ -21,6 +21,8 @@ CASES = [  # B, H, Hkv, T, S, D, causal, window
     (2, 4, 1, 5, 37, 24, True, None),     # MQA decode-ish (T < S), D not a power of two
     (1, 2, 1, 33, 33, 16, True, 7),       # sliding window, causal
     (1, 2, 1, 20, 33, 16, False, 5),      # window without causality, T < S
+    (1, 2, 1, 3, 150, 16, True, None),    # decode: few query tiles -> split-K over the keys
+    (1, 2, 2, 2, 150, 16, False, 40),     # split-K where one split sees no allowed key
 ]
 
 
