@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 import torch
 import triton
 
-from caramba.kernels import adamw, cross_entropy, flash, glu, norms, reference, rope
+from caramba.kernels import adamw, cross_entropy, flash, glu, norms, quant_decode, reference, rope
 
 HBM_PEAK = {"H100": 3.35e12, "H200": 4.8e12}  # datasheet bytes/s (SXM)
 COLUMNS = ["kernel", "mode", "shape", "provider", "ms_p50", "ms_p20", "ms_p80", "rate", "unit", "pct_peak",
@@ -142,6 +142,13 @@ def attention_cases(dt) -> list[Case]:
     cases.append(Case("attention", "decode", f"B{B} H{H}/{Hkv} S{S} D{D}", kb, "GB/s", {
         "triton": lambda: flash.attention(q, k, v, causal=True),
         "sdpa_best": lambda: torch.nn.functional.scaled_dot_product_attention(q, k, v, enable_gqa=True)}))
+    for fmt in ("q8_0", "q4_0"):  # same decode over a quantised cache; baseline: SDPA on the bf16 cache
+        kd, ks = reference.quantize_kv(k, fmt)
+        vd, vs = reference.quantize_kv(v, fmt)
+        qb = 2 * (kd.numel() * kd.element_size() + ks.numel() * ks.element_size())
+        cases.append(Case("attention", f"dec-{fmt}", f"B{B} H{H}/{Hkv} S{S} D{D}", qb, "GB/s", {
+            "triton": lambda a=(q, kd, ks, vd, vs, fmt): quant_decode.decode_attention_quantized(*a),
+            "sdpa_bf16": lambda: torch.nn.functional.scaled_dot_product_attention(q, k, v, enable_gqa=True)}))
     return cases
 
 

@@ -51,6 +51,8 @@ OPS: dict[str, OpEntry] = {e.op: e for e in (
             "Triton flash fwd+bwd (GQA, window, decode)"),
     OpEntry("decoupled_attention", "DBA attention", "caramba.kernels.flash:decoupled_attention",
             "Triton flash fwd+bwd, sem+geo scores fused"),
+    OpEntry("decode_attention_quantized", "QuantKV decode", "caramba.kernels.quant_decode:decode_attention_quantized",
+            "Triton split-K, q8_0/q4_0 dequant in-kernel"),
     OpEntry("cross_entropy", "CrossEntropy", "caramba.kernels.cross_entropy:cross_entropy",
             "Triton online-softmax, grad in fwd"),
     OpEntry("linear_cross_entropy", "LinearCE", "caramba.kernels.cross_entropy:linear_cross_entropy",

@@ -187,11 +187,15 @@ def attention_forward(q, k, v, q2, k2, causal: bool, scale: float, window: int |
     )
     if splits == 1:
         return o[0], lse[0]
+    return merge_splits(o, lse, q.dtype)
+
+
+def merge_splits(o: torch.Tensor, lse: torch.Tensor, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
+    """Merge split-K partials ``o (splits, ..., Dv)``, base-2 ``lse (splits, ...)``."""
     top = lse.max(0).values
-    w = torch.exp2(lse - top)  # (splits, B, H, T); 0 for splits that saw no allowed key
+    w = torch.exp2(lse - top)  # 0 for splits that saw no allowed key
     total = w.sum(0)
-    out = (o * (w / total)[..., None]).sum(0).to(q.dtype)
-    return out, top + torch.log2(total)
+    return (o * (w / total)[..., None]).sum(0).to(dtype), top + torch.log2(total)
 
 
 class FlashAttentionFunction(torch.autograd.Function):

@@ -78,6 +78,18 @@ def decoupled_attention(
                                                            scale=scale, window=window)
 
 
+def decode_attention_quantized(q: torch.Tensor, k_data: torch.Tensor, k_scales: torch.Tensor,
+                               v_data: torch.Tensor, v_scales: torch.Tensor, fmt: str, *,
+                               scale: float | None = None) -> torch.Tensor:
+    """Causal decode attention of q (B, H, T<=16, D) over a q8_0/q4_0 KV cache of S positions.
+
+    Cache layout: :func:`caramba.kernels.reference.quantize_kv` (build it with that function).
+    Inference only (no gradient). Returns (B, H, T, D).
+    """
+    return route("decode_attention_quantized", q.device.type)(q, k_data, k_scales, v_data, v_scales, fmt,
+                                                              scale=scale)
+
+
 def cross_entropy(logits: torch.Tensor, targets: torch.Tensor, ignore_index: int = -100) -> torch.Tensor:
     """Mean token cross-entropy over targets != ignore_index. logits: (N, V), targets: (N,)."""
     return route("cross_entropy", logits.device.type)(logits, targets, ignore_index)

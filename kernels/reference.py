@@ -132,3 +132,50 @@ def selective_scan(u: torch.Tensor, delta: torch.Tensor, A: torch.Tensor, B: tor
     if D is not None:
         y = y + D.float()[:, None] * uf
     return y.to(u.dtype)
+
+
+QK_BLOCK = 32  # values per quantisation block (one fp16 scale each), as in GGML's q8_0/q4_0
+
+
+def quantize_kv(x: torch.Tensor, fmt: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """Quantise a K or V cache ``x (B, Hkv, S, D)`` (D % 32 == 0) per 32-value block.
+
+    ``q8_0``: data int8 ``(B, Hkv, S, D)``, x ≈ data * scale, scale = absmax / 127.
+    ``q4_0``: data uint8 ``(B, Hkv, S, D/2)``, value 2i in the low nibble and 2i+1 in the
+    high one, x ≈ (nibble - 8) * scale, scale = absmax / 7. Scales: fp16 ``(B, Hkv, S, D/32)``.
+    """
+    *lead, D = x.shape
+    blocks = x.float().reshape(*lead, D // QK_BLOCK, QK_BLOCK)
+    amax = blocks.abs().amax(-1, keepdim=True)
+    top = 127.0 if fmt == "q8_0" else 7.0
+    scale = (amax / top).to(torch.float16)
+    inv = torch.where(scale == 0, torch.zeros_like(amax), 1.0 / scale.float())
+    q = torch.round(blocks * inv).clamp(-top - (0 if fmt == "q8_0" else 1), top).reshape(*lead, D)
+    if fmt == "q8_0":
+        return q.to(torch.int8), scale.squeeze(-1)
+    u = (q + 8).to(torch.uint8)
+    return (u[..., 0::2] | (u[..., 1::2] << 4)).contiguous(), scale.squeeze(-1)
+
+
+def dequantize_kv(data: torch.Tensor, scales: torch.Tensor, fmt: str) -> torch.Tensor:
+    """Inverse of :func:`quantize_kv` (fp32 result, ``(B, Hkv, S, D)``)."""
+    if fmt == "q8_0":
+        vals = data.float()
+    else:
+        lo, hi = (data & 0xF).float() - 8, (data >> 4).float() - 8
+        vals = torch.stack((lo, hi), -1).flatten(-2)
+    *lead, D = vals.shape
+    return (vals.reshape(*lead, D // QK_BLOCK, QK_BLOCK) * scales.float()[..., None]).reshape(*lead, D)
+
+
+def decode_attention_quantized(q: torch.Tensor, k_data: torch.Tensor, k_scales: torch.Tensor,
+                               v_data: torch.Tensor, v_scales: torch.Tensor, fmt: str, *,
+                               scale: float | None = None) -> torch.Tensor:
+    """Causal attention of a few new queries ``q (B, H, T, D)`` over a quantised KV cache.
+
+    The cache holds S positions (the queries are its last T); formats as in
+    :func:`quantize_kv`. Returns ``(B, H, T, D)`` in q's dtype.
+    """
+    k = dequantize_kv(k_data, k_scales, fmt).to(q.dtype)
+    v = dequantize_kv(v_data, v_scales, fmt).to(q.dtype)
+    return attention(q, k, v, causal=True, scale=scale)

@@ -101,3 +101,18 @@ def test_flash_attention_gpu_half_precision(dtype, D, causal, window, T, S) -> N
     do = torch.randn_like(out)
     for g, w in zip(torch.autograd.grad(out, (q, k, v), do), torch.autograd.grad(ref, (qf, kf, vf), do.float())):
         assert rel_err(g, w) < 2e-2
+
+
+@pytest.mark.parametrize("fmt,qerr", [("q8_0", 0.01), ("q4_0", 0.15)])
+def test_quantized_kv_decode_matches_dequantized_reference(fmt: str, qerr: float) -> None:
+    from caramba.kernels import quant_decode
+
+    k, v = torch.randn(2, 2, 150, 64, device=DEVICE), torch.randn(2, 2, 150, 64, device=DEVICE)
+    q = torch.randn(2, 4, 3, 64, device=DEVICE)
+    kd, ks = reference.quantize_kv(k, fmt)
+    vd, vs = reference.quantize_kv(v, fmt)
+    assert rel_err(reference.dequantize_kv(kd, ks, fmt), k) < qerr  # the format itself is sane
+    out = quant_decode.decode_attention_quantized(q, kd, ks, vd, vs, fmt)
+    assert rel_err(out, reference.decode_attention_quantized(q, kd, ks, vd, vs, fmt)) < 1e-5
+    with pytest.raises(KernelInputError, match="k_scales has shape"):
+        quant_decode.decode_attention_quantized(q, kd, ks[..., :1], vd, vs, fmt)
