@@ -107,3 +107,51 @@ def test_non_local_bind_without_token_is_refused(tmp_path):
     assert proc.returncode == 2
     assert "without a bearer token" in proc.stderr and "Traceback" not in proc.stderr
     assert proc.stdout == ""
+    proc = subprocess.run([sys.executable, "-m", "caramba", "mcp", "serve", "--workspace", str(ws)],
+                          capture_output=True, text=True, env=server_env(), timeout=60)
+    assert proc.returncode == 2 and "--stdio or --http" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_stdio_stdout_carries_only_protocol_messages(tmp_path):
+    """Raw JSON-RPC over the pipes: every stdout line is a JSON-RPC message, even while
+    the engine (torch, kernels, plan) is imported and used; diagnostics go to stderr."""
+    import json
+
+    from caramba.tests.support.mcp_manifests import tiny
+
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    proc = subprocess.Popen([sys.executable, "-m", "caramba", "mcp", "serve", "--stdio", "--workspace", str(ws)],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=server_env())
+    msgs = [
+        {"jsonrpc": "2.0", "id": 1, "method": "initialize",
+         "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "raw", "version": "0"}}},
+        {"jsonrpc": "2.0", "method": "notifications/initialized"},
+        {"jsonrpc": "2.0", "id": 2, "method": "tools/call",
+         "params": {"name": "dry_run_manifest", "arguments": {"text": tiny()}}},
+        {"jsonrpc": "2.0", "id": 3, "method": "tools/call", "params": {"name": "read_file", "arguments": {"path": "../x"}}},
+    ]
+    try:
+        assert proc.stdin is not None and proc.stdout is not None
+        for m in msgs:
+            proc.stdin.write(json.dumps(m) + "\n")
+        proc.stdin.flush()
+        answers: dict[int, dict] = {}
+        while len(answers) < 3:
+            line = proc.stdout.readline()
+            assert line, f"server closed stdout early; stderr: {proc.stderr.read() if proc.stderr else ''}"
+            msg = json.loads(line)  # anything that is not JSON-RPC fails here
+            assert msg["jsonrpc"] == "2.0"
+            if "id" in msg:
+                answers[msg["id"]] = msg
+        plan = answers[2]["result"]["structuredContent"]["plan"]
+        assert plan["targets"][0]["params"] > 0
+        assert answers[3]["result"]["isError"] is True
+        assert "outside the workspace" in answers[3]["result"]["content"][0]["text"]
+    finally:
+        proc.stdin.close()  # EOF: the server exits
+        rest = proc.stdout.read()
+        proc.wait(timeout=30)
+    for line in rest.splitlines():
+        json.loads(line)
