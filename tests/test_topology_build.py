@@ -83,6 +83,14 @@ def test_python_impl_refused_unless_allowed():
     torch.testing.assert_close(module(x), 3.0 * x)
 
 
+def test_python_impl_bad_constructor_arguments_are_a_problem():
+    raw = {"type": "stacked", "layers": [{"impl": "python:caramba.tests.support.model_impls:ScaleBy", "factr": 3}]}
+    with pytest.raises(ConfigError) as info:
+        build_topology(raw, in_width=4, allow_python_impl=True)
+    (p,) = info.value.problems
+    assert p.path == ("layers", 0) and "factr" in p.message and "factor" in p.fix
+
+
 @pytest.mark.parametrize(("impl", "words"), [
     ("caramba.tests.support.model_impls:ScaleBy", "python:module:Symbol"),
     ("python:caramba.tests.support.no_such_module:X", "cannot import module"),

@@ -14,6 +14,7 @@ A *node* is one mapping inside a topology: ``{type: AttentionLayer, d_model: 512
 
 from __future__ import annotations
 
+import inspect
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -94,7 +95,11 @@ def parse_node(raw: Any, path: Path, problems: list[ConfigProblem], *, allow_pyt
     config = validate(cls.Config, rest, path, problems)
     if config is None:
         return None
-    spec = NodeSpec(canonical, cls, config, path)
+    return _with_children(NodeSpec(canonical, cls, config, path), problems, allow_python_impl)
+
+
+def _with_children(spec: NodeSpec, problems: list[ConfigProblem], allow_python_impl: bool) -> NodeSpec:
+    path, config = spec.path, spec.config
     if spec.is_topology:
         for i, c in enumerate(config.layers):
             child = parse_node(c, path + ("layers", i), problems, allow_python_impl=allow_python_impl)
@@ -117,10 +122,19 @@ def _parse_python_node(raw: dict[str, Any], rest: dict[str, Any], path: Path, pr
                                       found=repr(cls)[:60], fix="point impl at an nn.Module subclass"))
         return None
     model = getattr(cls, "Config", None)
-    config = validate(model, rest, path, problems) if model is not None else dict(rest)
+    if model is None:
+        try:  # a plain module gets the remaining keys as constructor arguments
+            inspect.signature(cls).bind(**rest)
+        except TypeError as e:
+            problems.append(ConfigProblem(path, f"{raw['impl']} does not accept these fields: {e}",
+                                          found=", ".join(sorted(rest)) or "(none)",
+                                          fix=f"pass only arguments of {cls.__name__}{inspect.signature(cls)}"))
+            return None
+        return NodeSpec(str(raw["impl"]), cls, dict(rest), path)
+    config = validate(model, rest, path, problems)
     if config is None:
         return None
-    return NodeSpec(str(raw["impl"]), cls, config, path)
+    return _with_children(NodeSpec(str(raw["impl"]), cls, config, path), problems, allowed)
 
 
 def infer_widths(spec: NodeSpec, in_width: int | None, problems: list[ConfigProblem]) -> int | None:
@@ -176,8 +190,6 @@ def build_node(spec: NodeSpec) -> nn.Module:
 
 
 def _takes_cache(module: nn.Module) -> bool:
-    import inspect
-
     return "cache" in inspect.signature(module.forward).parameters
 
 
