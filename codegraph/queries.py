@@ -150,11 +150,23 @@ class CodeGraph:
                 "unresolved": [{"line": int(u.split(":", 1)[0]), "text": u.split(":", 1)[1]} for u in unresolved]}
 
     def subclasses(self, cls: str, *, transitive: bool = False) -> list[dict[str, Any]]:
+        """Direct subclasses, or all descendants with their depth (breadth-first, one indexed
+        query per level: cheaper than materialising every inheritance path)."""
         q = self.resolve(cls, ("class",))
-        hops = "*1.." if transitive else ""
-        rows = self._ro(f"MATCH p = (s:Class)-[:INHERITS{hops}]->(:Class {{qualname: $q}}) "
-                        "RETURN s.qualname, s.file, s.line, min(length(p)) ORDER BY s.qualname", {"q": q})
-        return [dict(zip(("qualname", "file", "line", "depth"), r)) for r in rows]
+        out: dict[str, dict[str, Any]] = {}
+        frontier, depth = [q], 0
+        while frontier:
+            depth += 1
+            rows = self._ro("UNWIND $qs AS q MATCH (s:Class)-[:INHERITS]->(:Class {qualname: q}) "
+                            "RETURN DISTINCT s.qualname, s.file, s.line", {"qs": frontier})
+            frontier = []
+            for name, file, line in rows:
+                if name not in out and name != q:
+                    out[name] = {"qualname": name, "file": file, "line": line, "depth": depth}
+                    frontier.append(name)
+            if not transitive:
+                break
+        return sorted(out.values(), key=lambda r: r["qualname"])
 
     def imports(self, module: str) -> dict[str, Any]:
         q = self.resolve(module, ("module",))
@@ -177,10 +189,13 @@ class CodeGraph:
 
     def summary(self) -> dict[str, Any]:
         # per-label / per-type counts are answered from the label and relation matrices (no scan)
-        labels = [(lbl, self._ro(f"MATCH (n:`{lbl}`) RETURN count(n)")[0][0])
-                  for (lbl,) in sorted(self._ro("CALL db.labels()"))]
-        edges = [(t, self._ro(f"MATCH ()-[e:`{t}`]->() RETURN count(e)")[0][0])
-                 for (t,) in sorted(self._ro("CALL db.relationshipTypes()"))]
+        names = sorted(r[0] for r in self._ro("CALL db.labels()"))
+        types = sorted(r[0] for r in self._ro("CALL db.relationshipTypes()"))
+        parts = [f"MATCH (n:`{lbl}`) RETURN 'n' AS k, '{lbl}' AS name, count(n) AS c" for lbl in names]
+        parts += [f"MATCH ()-[e:`{t}`]->() RETURN 'e' AS k, '{t}' AS name, count(e) AS c" for t in types]
+        counts = self._ro(" UNION ALL ".join(parts)) if parts else []
+        labels = [(name, c) for k, name, c in counts if k == "n"]
+        edges = [(name, c) for k, name, c in counts if k == "e"]
         errors = self._ro("MATCH (f:File) WHERE f.error IS NOT NULL RETURN f.path, f.error_line, f.error ORDER BY f.path")
         repo = self._ro("MATCH (r:Repository) RETURN r.root, r.synced_at")
         return {"graph": self.name, "root": repo[0][0] if repo else None, "synced_at": repo[0][1] if repo else None,

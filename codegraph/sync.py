@@ -200,15 +200,43 @@ def _sync_locked(db: Any, root: Path, name: str, key: str, lock_wait_s: float, r
         db.connection.execute_command("RENAME", tmp_key, key)
 
 
+PARALLEL_MIN_FILES = 64  # below this, starting worker processes costs more than it saves
+
+
+def _parse_job(job: tuple[bytes, str, str]) -> FileFacts:
+    return parse_python(job[0], path=job[1], module=job[2])
+
+
+def parse_many(jobs: list[tuple[bytes, str, str]], tick: Any) -> list[FileFacts]:
+    """Parse ``(source, path, module)`` jobs, on every core for big batches (``ast`` parsing
+    is CPU-bound and holds the GIL). ``tick`` keeps the sync lock alive meanwhile."""
+    workers = min(os.cpu_count() or 1, 8)
+    if len(jobs) < PARALLEL_MIN_FILES or workers < 2:
+        out = []
+        for i, job in enumerate(jobs):
+            out.append(_parse_job(job))
+            if i % 200 == 199:
+                tick()
+        return out
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    # fork: the workers need no imports of their own (the parent has loaded the parser)
+    ctx = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn")
+    out = []
+    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+        for i, facts in enumerate(pool.map(_parse_job, jobs, chunksize=16)):
+            out.append(facts)
+            if i % 200 == 199:
+                tick()
+    return out
+
+
 def _apply(g: Any, root: Path, data: dict[str, bytes], changed: list[str], deleted: list[str],
            report: SyncReport, tick: Any, fresh: bool) -> None:
     prefix = module_prefix(root)
     py = [rel for rel in changed if rel.endswith(".py")]
-    parsed = []
-    for i, rel in enumerate(py):
-        parsed.append(parse_python(data[rel], path=rel, module=module_name(rel, prefix)))
-        if i % 200 == 199:
-            tick()  # keep the lock alive on a big first sync
+    parsed = parse_many([(data[rel], rel, module_name(rel, prefix)) for rel in py], tick)
     manifests = [parse_manifest(data[rel], path=rel) for rel in changed if not rel.endswith(".py")]
     report.parsed, report.parsed_files = len(changed), list(changed)
     for f in [*parsed, *manifests]:
@@ -231,7 +259,7 @@ def _apply(g: Any, root: Path, data: dict[str, bytes], changed: list[str], delet
                 table.stars.setdefault(owner, []).append(target)
             else:
                 table.aliases.setdefault(owner, {})[bound] = target
-    dep_facts = [parse_python(data[rel], path=rel, module=module_name(rel, prefix)) for rel in deps if rel.endswith(".py")]
+    dep_facts = parse_many([(data[rel], rel, module_name(rel, prefix)) for rel in deps if rel.endswith(".py")], tick)
     to_link: list[FileFacts] = [f for f in [*parsed, *dep_facts] if not f.error]
     for f in parsed:
         table.add_facts(f)
