@@ -9,12 +9,14 @@ bag-of-features model, NOT a neural network:
 1. tokenise into words; code identifiers are split too (``rmsNormForward`` and
    ``rms_norm_forward`` both give ``rms``, ``norm``, ``forward`` and the whole name);
    a short English/Python stop-word list is dropped;
-2. features: word unigrams (weight 1.0), adjacent word bigrams (0.5) and character 3- to
-   5-grams of each word with boundary marks (0.3 in total per word), which catch
+2. features: word unigrams (weight 1.0) and adjacent word bigrams (0.5), each with
+   sub-linear term frequency ``1 + log(tf)``; plus, once per distinct word, its
+   character 3- to 5-grams with boundary marks sharing a weight of 0.3, which catch
    morphology and typos (``normalise``/``normalize``);
 3. each feature is hashed (CRC32) to one of ``dim`` buckets with a hash-derived sign
-   (the signed "hashing trick" keeps collisions unbiased), with sub-linear term
-   frequency ``1 + log(tf)``; the vector is l2-normalised.
+   (the signed "hashing trick" keeps collisions unbiased); the vector is l2-normalised.
+   Hashes of words and their grams are memoised (bounded caches), since vocabularies
+   repeat across chunks.
 
 Quality, honestly: it matches *words*, not meanings. "attention softmax scaling" finds
 code and notes that use those words (or their pieces), well enough for code search by
@@ -31,6 +33,7 @@ embed-text``, …) calls ``litellm.embedding`` with the key rules of
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 import zlib
@@ -41,7 +44,7 @@ import numpy as np
 
 from caramba.llm.settings import LLMError, LLMSettings
 
-_WORD = re.compile(r"[A-Za-z][A-Za-z0-9]*|[0-9]+(?:\.[0-9]+)?")
+_TOKEN = re.compile(r"[A-Za-z0-9_]+")
 _CAMEL = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|[0-9]+")
 _STOP = frozenset(
     "a an the and or of to in on for with by is are was were be been it its this that these "
@@ -62,16 +65,21 @@ class Embedder(Protocol):
     async def aembed(self, texts: list[str]) -> np.ndarray: ...
 
 
+@functools.lru_cache(maxsize=200_000)
+def _split_token(raw: str) -> tuple[str, ...]:
+    """``rmsNorm_forward`` → ``("rmsnorm_forward", "rms", "norm", "forward")`` minus stop words."""
+    parts = [m.group(0) for w in raw.split("_") if w for m in _CAMEL.finditer(w)]
+    low = raw.strip("_").lower()
+    out = ([low] if len(parts) > 1 and low else []) + [p.lower() for p in parts]
+    return tuple(t for t in out if t not in _STOP and len(t) > 1)
+
+
 def tokenize(text: str) -> list[str]:
     """Lower-cased words with code identifiers split into parts (the whole name kept)."""
     out: list[str] = []
-    for raw in re.findall(r"[A-Za-z0-9_]+", text):
-        parts = [m.group(0) for w in raw.split("_") if w for m in _CAMEL.finditer(w)]
-        low = raw.strip("_").lower()
-        if len(parts) > 1 and low:
-            out.append(low)
-        out.extend(p.lower() for p in parts)
-    return [t for t in out if t not in _STOP and len(t) > 1]
+    for raw in _TOKEN.findall(text):
+        out.extend(_split_token(raw))
+    return out
 
 
 class LocalHashEmbedder:
@@ -82,36 +90,50 @@ class LocalHashEmbedder:
             raise ValueError(f"LocalHashEmbedder dim must be >= 64, got {dim}")
         self._dim = dim
         self.name = f"local-hash-v1-{dim}"
+        self._cache: dict[str, tuple[int, float]] = {}
+        self._grams: dict[str, tuple[np.ndarray, np.ndarray]] = {}
 
     @property
     def dim(self) -> int:
         return self._dim
 
-    def _features(self, text: str) -> Counter[str]:
-        words = tokenize(text)
-        feats: Counter[str] = Counter()
-        for w in words:
-            feats["w:" + w] += 1
-        for a, b in zip(words, words[1:]):
-            feats[f"b:{a} {b}"] += 1
-        for w in set(words):
-            padded = f"<{w}>"
-            grams = [padded[i:i + n] for n in (3, 4, 5) for i in range(len(padded) - n + 1)]
-            for g in grams:
-                feats["c:" + g] += 1
-        return feats
+    def _hash(self, feature: str) -> tuple[int, float]:
+        """Bucket and sign of one feature (memoised: words repeat across chunks)."""
+        hit = self._cache.get(feature)
+        if hit is None:
+            h = zlib.crc32(feature.encode("utf-8"))
+            hit = (h % self._dim, 1.0 if (h >> 31) & 1 else -1.0)
+            if len(self._cache) < 1_000_000:
+                self._cache[feature] = hit
+        return hit
+
+    def _char_grams(self, word: str) -> tuple[np.ndarray, np.ndarray]:
+        """Buckets and signed weights of a word's 3-5 character grams, 0.3 in total."""
+        hit = self._grams.get(word)
+        if hit is None:
+            padded = f"<{word}>"
+            grams = [padded[i:i + n] for n in (3, 4, 5) for i in range(len(padded) - n + 1)] or [padded]
+            pairs = [self._hash("c:" + g) for g in grams]
+            hit = (np.array([b for b, _ in pairs], dtype=np.int64),
+                   np.array([sg for _, sg in pairs], dtype=np.float32) * (0.3 / len(grams)))
+            if len(self._grams) < 200_000:
+                self._grams[word] = hit
+        return hit
 
     def _vector(self, text: str) -> np.ndarray:
-        vec = np.zeros(self._dim, dtype=np.float32)
-        feats = self._features(text)
-        n_char = sum(1 for k in feats if k[0] == "c") or 1
-        n_words = max(1, sum(1 for k in feats if k[0] == "w"))
-        char_scale = 0.3 * n_words / n_char  # char grams share 0.3 per distinct word
+        words = tokenize(text)
+        feats: Counter[str] = Counter("w:" + w for w in words)
+        feats.update(f"b:{a} {b}" for a, b in zip(words, words[1:]))
+        idx: list[int] = []
+        val: list[float] = []
         for feat, tf in feats.items():
-            h = zlib.crc32(feat.encode("utf-8"))
-            weight = {"w": 1.0, "b": 0.5, "c": char_scale}[feat[0]]
-            sign = 1.0 if (h >> 31) & 1 else -1.0
-            vec[h % self._dim] += sign * weight * (1.0 + math.log(tf))
+            bucket, sign = self._hash(feat)
+            idx.append(bucket)
+            val.append(sign * (1.0 if feat[0] == "w" else 0.5) * (1.0 + math.log(tf)))
+        grams = [self._char_grams(w) for w in set(words)]
+        all_idx = np.concatenate([np.asarray(idx, dtype=np.int64), *(g[0] for g in grams)])
+        all_val = np.concatenate([np.asarray(val, dtype=np.float32), *(g[1] for g in grams)])
+        vec = np.bincount(all_idx, weights=all_val, minlength=self._dim).astype(np.float32)
         norm = float(np.linalg.norm(vec))
         return vec / norm if norm > 0 else vec
 

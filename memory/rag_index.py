@@ -72,7 +72,7 @@ class RagIndex:
                  store: RagStore | None = None) -> None:
         self.ws = ws
         self.embedder = embedder or default_embedder(ws)
-        self.store = store or store_for(ws, self.embedder)
+        self.store = store if store is not None else store_for(ws, self.embedder)
 
     def display(self, p: Path) -> str:
         p = p.resolve()

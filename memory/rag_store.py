@@ -105,6 +105,10 @@ class RagStore:
         else:
             raise RagError(f"no retrieval index at {self.url}",
                            fix="build it first: `caramba rag index PATH…`")
+        # Always: the BM25 index is updated on every commit. In DeepLake's default
+        # "Automatic" mode a small dataset's index can stay unbuilt, and every keyword
+        # query then scans all rows (seconds instead of milliseconds).
+        ds.indexing_mode = deeplake.IndexingMode.Always
         self._ds = ds
         return ds
 
@@ -146,6 +150,7 @@ class RagStore:
             ds.delete(i)
 
     def commit(self, message: str) -> None:
+        """Commit (indexes are brought up to date on commit, see :meth:`open`)."""
         if self._ds is not None:
             self._ds.commit(message)
 
