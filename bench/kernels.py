@@ -134,7 +134,12 @@ def attention_cases(dt) -> list[Case]:
         cases.append(Case("attention", "fwd", shape, flops, "TFLOP/s", provs))
         cases.append(Case("attention", "fwd+bwd", shape, 3.5 * flops, "TFLOP/s",
                           {n: _fb(f, [q, k, v]) for n, f in fns.items()}))
-    # decode: one query against a long cache (GQA 32/8), memory bound: bytes of K and V
+    return cases
+
+
+def decode_cases(dt) -> list[Case]:
+    """Decode: one query against a long cache (GQA 32/8), memory bound: bytes of K and V."""
+    cases = []
     B, H, Hkv, S, D = 8, 32, 8, 8192, 128
     q = torch.randn(B, H, 1, D, device="cuda", dtype=dt)
     k, v = (torch.randn(B, Hkv, S, D, device="cuda", dtype=dt) for _ in range(2))
@@ -187,7 +192,8 @@ def adamw_cases(_dt) -> list[Case]:
                  {name: opt.step for name, opt in out})]
 
 
-GROUPS = {"rms_norm": norm_cases, "glu_rope": glu_rope_cases, "attention": attention_cases, "ce": ce_cases,
+GROUPS = {"rms_norm": norm_cases, "glu_rope": glu_rope_cases, "attention": attention_cases,
+          "decode": decode_cases, "ce": ce_cases,
           "adamw": adamw_cases}
 
 

@@ -62,7 +62,7 @@ class LM(nn.Module):
         for blk in self.blocks:
             x = blk(x, cos, sin, op)
         logits = self.head(op["rms"](x, self.nf, 1e-6))
-        return op["ce"](logits.view(-1, V), tgt.view(-1))
+        return op["ce"](logits.reshape(-1, V), tgt.reshape(-1))
 
 
 def run(kernels: bool, steps: int = 12, warm: int = 4) -> tuple[float, float, float]:

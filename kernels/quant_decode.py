@@ -1,6 +1,6 @@
 """Decode attention over a q8_0 / q4_0 quantised KV cache, dequantised inside the kernel.
 
-A few new queries (T <= 16) attend causally over S cached positions stored as int8 (q8_0)
+A few new queries (T <= 16; GQA group x T <= 64) attend causally over S cached positions stored as int8 (q8_0)
 or packed 4-bit (q4_0) values with one fp16 scale per 32 values (layout in
 :func:`caramba.kernels.reference.quantize_kv`). The kernel loads the compact bytes,
 rebuilds each (BLOCK_N, D) tile in registers (``(value - zero) * scale``), and runs the
@@ -41,23 +41,27 @@ def _qdecode_kernel(
     KD, KS, VD, VS,  # contiguous caches: data (B, Hkv, S, D or D/2), scales (B, Hkv, S, D/32)
     O, LSE,  # (splits, B, H, T, D) fp32 partial outputs, (splits, B, H, T) base-2 lse
     sqb, sqh, sqt, H, GROUP, T, S, D, qk_scale, split_len,
-    Q4: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_D: tl.constexpr,
+    Q4: tl.constexpr, PREC: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_D: tl.constexpr,
 ):
-    bh = tl.program_id(0)
+    # One program serves every query head of one KV head's GQA group (GROUP * T rows), so
+    # each cache byte is read once per group rather than once per query head.
+    bhk = tl.program_id(0)
     sid = tl.program_id(1)
-    b = (bh // H).to(tl.int64)
-    h = (bh % H).to(tl.int64)
-    bhk = b * (H // GROUP) + h // GROUP
+    HKV = H // GROUP
+    b = (bhk // HKV).to(tl.int64)
+    hk = (bhk % HKV).to(tl.int64)
     dcols = D // 2 if Q4 else D
-    KDp = KD + bhk * S * dcols
-    VDp = VD + bhk * S * dcols
-    KSp = KS + bhk * S * (D // 32)
-    VSp = VS + bhk * S * (D // 32)
-    offs_m = tl.arange(0, BLOCK_M)
+    KDp = KD + bhk.to(tl.int64) * S * dcols
+    VDp = VD + bhk.to(tl.int64) * S * dcols
+    KSp = KS + bhk.to(tl.int64) * S * (D // 32)
+    VSp = VS + bhk.to(tl.int64) * S * (D // 32)
+    r = tl.arange(0, BLOCK_M)  # row r: head hk * GROUP + r // T, query r % T
+    mrow = r < GROUP * T
+    h = hk * GROUP + r // T
+    t = r % T
     offs_d = tl.arange(0, BLOCK_D)
-    mrow = offs_m < T
-    qpos = offs_m + (S - T)
-    q = tl.load(Q + b * sqb + h * sqh + offs_m[:, None] * sqt + offs_d[None, :],
+    qpos = t + (S - T)
+    q = tl.load(Q + b * sqb + h[:, None] * sqh + t[:, None] * sqt + offs_d[None, :],
                 mask=mrow[:, None] & (offs_d < D)[None, :], other=0.0)
     m_i = tl.full((BLOCK_M,), float("-inf"), dtype=tl.float32)
     l_i = tl.zeros((BLOCK_M,), dtype=tl.float32)
@@ -66,7 +70,7 @@ def _qdecode_kernel(
         offs_n = start_n + tl.arange(0, BLOCK_N)
         ncol = offs_n < S
         k = _load_deq(KDp, KSp, offs_n, offs_d, ncol, D, dcols, D // 32, Q4).to(q.dtype)
-        s = tl.dot(q, tl.trans(k)) * qk_scale
+        s = tl.dot(q, tl.trans(k), input_precision=PREC) * qk_scale
         s = tl.where(ncol[None, :] & (offs_n[None, :] <= qpos[:, None]), s, float("-inf"))
         m_new = tl.maximum(m_i, tl.max(s, axis=1))
         m_safe = tl.where(m_new == float("-inf"), 0.0, m_new)
@@ -74,12 +78,12 @@ def _qdecode_kernel(
         alpha = tl.exp2(m_i - m_safe)
         l_i = l_i * alpha + tl.sum(p, axis=1)
         v = _load_deq(VDp, VSp, offs_n, offs_d, ncol, D, dcols, D // 32, Q4).to(q.dtype)
-        acc = acc * alpha[:, None] + tl.dot(p.to(q.dtype), v)
+        acc = acc * alpha[:, None] + tl.dot(p.to(q.dtype), v, input_precision=PREC)
         m_i = m_new
     l_safe = tl.where(l_i == 0.0, 1.0, l_i)
-    row0 = (sid * tl.num_programs(0) + bh).to(tl.int64) * T
-    tl.store(LSE + row0 + offs_m, m_i + tl.log2(l_safe), mask=mrow)
-    tl.store(O + (row0 + offs_m[:, None]) * D + offs_d[None, :], acc / l_safe[:, None],
+    row = ((sid * (tl.num_programs(0) // HKV) + b) * H + h).to(tl.int64) * T + t  # (split, b, h, t)
+    tl.store(LSE + row, m_i + tl.log2(l_safe), mask=mrow)
+    tl.store(O + row[:, None] * D + offs_d[None, :], acc / l_safe[:, None],
              mask=mrow[:, None] & (offs_d < D)[None, :])
 
 
@@ -109,15 +113,19 @@ def decode_attention_quantized(q: torch.Tensor, k_data: torch.Tensor, k_scales: 
         raise fail(op, f"H={H}, Hkv={Hkv}, T={T}, S={S}", "need H % Hkv == 0 and T <= S")
     block_n = 16 if _interp() else 64
     target = 2 * num_programs(q.device)
-    splits = max(1, min(triton.cdiv(target, B * H), S // (4 * block_n)))
+    splits = max(1, min(triton.cdiv(target, B * Hkv), S // (4 * block_n)))
     split_len = triton.cdiv(triton.cdiv(S, splits), block_n) * block_n
     splits = triton.cdiv(S, split_len)
     o = torch.empty((splits, B, H, T, D), dtype=torch.float32, device=q.device)
     lse = torch.empty((splits, B, H, T), dtype=torch.float32, device=q.device)
     qk = (scale if scale is not None else 1.0 / math.sqrt(D)) * LOG2E
-    _qdecode_kernel[(B * H, splits)](q, k_data, k_scales, v_data, v_scales, o, lse, q.stride(0), q.stride(1),
-                                     q.stride(2), H, H // Hkv, T, S, D, qk, split_len, Q4=fmt == "q4_0",
-                                     BLOCK_M=16, BLOCK_N=block_n, BLOCK_D=max(32, triton.next_power_of_2(D)),
+    if (H // Hkv) * T > 64:
+        raise fail(op, f"GQA group {H // Hkv} x T={T} query rows exceed 64 per program",
+                   "decode at most 64 // (H / Hkv) tokens per call")
+    _qdecode_kernel[(B * Hkv, splits)](q, k_data, k_scales, v_data, v_scales, o, lse, q.stride(0), q.stride(1),
+                                       q.stride(2), H, H // Hkv, T, S, D, qk, split_len, Q4=fmt == "q4_0",
+                                       PREC="ieee" if q.dtype == torch.float32 else "tf32",
+                                       BLOCK_M=max(16, triton.next_power_of_2((H // Hkv) * T)), BLOCK_N=block_n, BLOCK_D=max(32, triton.next_power_of_2(D)),
                                      num_warps=4, num_stages=3)
     return merge_splits(o, lse, q.dtype)[0]
 
