@@ -93,15 +93,17 @@ class RagIndex:
                          if Path(f).suffix.lower() in _SUFFIXES)
         return found
 
-    def _load(self, src: Path, kind: str, path: str, forced_kind: str | None) -> tuple[bytes, list[Chunk], str | None]:
+    def _read(self, src: Path, kind: str) -> bytes:
+        """The bytes that identify a source's content (a run: its summary text)."""
+        return read_run(src).text().encode() if kind == "run" else src.read_bytes()
+
+    def _chunks(self, src: Path, kind: str, path: str, data: bytes,
+                forced_kind: str | None) -> tuple[list[Chunk], str | None]:
         if kind == "run":
-            summary = read_run(src)
-            text = summary.text()
-            return text.encode(), [Chunk(text, path, 1, text.count("\n") + 1, "run",
-                                         f"{summary.manifest}/{summary.target}/{summary.run_id}")], None
-        data = src.read_bytes()
-        chunks, warning = chunk_file(src, path, forced_kind)
-        return data, chunks, warning
+            text = data.decode()
+            title = "/".join(src.parts[-3:])
+            return [Chunk(text, path, 1, text.count("\n") + 1, "run", title)], None
+        return chunk_file(src, path, forced_kind)
 
     def index(self, paths: list[Path], *, kind: str | None = None, rebuild: bool = False) -> IndexReport:
         """Index ``paths`` incrementally (see the module docstring). ``kind`` forces the
@@ -147,15 +149,19 @@ class RagIndex:
                 report.sources_seen += 1
                 forced = kind if (src_kind != "run" and src.suffix.lower() not in CODE_SUFFIXES) else None
                 try:
-                    data, chunks, warning = self._load(src, src_kind, path, forced)
-                except (OSError, UnicodeError) as e:
+                    data = self._read(src, src_kind)
+                except OSError as e:
                     report.warnings.append(f"{path}: skipped ({e})")
                     continue
+                src_hash = _sha(data + f"\0{forced or ''}".encode())  # a new --kind re-indexes
+                old = rows_of.pop(path, [])
+                if old and all(old_src[i] == src_hash for i in old):
+                    report.sources_unchanged += 1
+                    continue
+                chunks, warning = self._chunks(src, src_kind, path, data, forced)
                 if warning:
                     report.warnings.append(warning)
-                src_hash = _sha(data)
-                old = rows_of.pop(path, [])
-                if (old and all(old_src[i] == src_hash for i in old)) or (not old and not chunks):
+                if not old and not chunks:  # e.g. an empty __init__.py: nothing to store
                     report.sources_unchanged += 1
                     continue
                 reusable = {old_chash[i]: i for i in old}
