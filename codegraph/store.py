@@ -150,7 +150,7 @@ def write_links(graph: Any, links: list[tuple[FileFacts, Links]], tick: Any = No
     run_batched(graph, match + "CREATE (a)-[:DECORATED_BY {text: r.text}]->(b)", decorated, tick)
     run_batched(graph, "UNWIND $rows AS r MATCH (s:Symbol {qualname: r.q}) SET s.unresolved_calls = r.u",
                 unresolved, tick)
-    run_batched(graph, "UNWIND $rows AS r MATCH (s:Module {qualname: r.q}) SET s.unresolved_imports = r.u",
+    run_batched(graph, "UNWIND $rows AS r MATCH (s:Symbol {qualname: r.q}) SET s.unresolved_imports = r.u",
                 unresolved_imports, tick)
 
 
