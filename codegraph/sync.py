@@ -181,8 +181,14 @@ def _sync_locked(db: Any, root: Path, name: str, key: str, lock_wait_s: float, r
         exists = key in db.list_graphs()
         old = store.file_hashes(db.select_graph(key)) if exists else {}
         files = discover(root)
+        data: dict[str, bytes] = {}
+        for rel, p in files.items():
+            try:
+                data[rel] = p.read_bytes()
+            except OSError as e:  # unreadable or vanished since the walk: reported, left out
+                report.errors.append({"file": rel, "line": 0, "error": f"cannot read: {e.strerror or e}"})
+        files = {rel: p for rel, p in files.items() if rel in data}
         report.files = len(files)
-        data = {rel: p.read_bytes() for rel, p in files.items()}
         changed = sorted(rel for rel, b in data.items() if old.get(rel) != content_hash(b))
         deleted = sorted(set(old) - set(files))
         report.skipped, report.removed = len(files) - len(changed), len(deleted)

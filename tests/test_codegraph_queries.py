@@ -21,7 +21,10 @@ def test_read_only_and_errors(falkordb_workspace, tmp_path: Path) -> None:
     db = connect(ws)
     with pytest.raises(CodeGraphError, match="no code graph exists"):
         CodeGraph.open(db)
-    sync_repository(src, db=db)
+    (src / "a" / "dangling.py").symlink_to(src / "a" / "missing.py")  # listed by the walk, unreadable
+    rep = sync_repository(src, db=db)
+    assert rep.files == 2 and [(e["file"], e["error"]) for e in rep.errors] == [
+        ("a/dangling.py", "cannot read: No such file or directory")]
     cg = CodeGraph.open(db)
     for q in ["CREATE (:X)", "MATCH (n) SET n.x = 1", "match (n) detach delete n", "MERGE (:X)",
               "MATCH (n) REMOVE n.name", "CALL db.idx.fulltext.createNodeIndex('X', 'y')"]:
