@@ -1,12 +1,104 @@
 """Commands of `caramba.agents` (added to the root `caramba` command by `register`).
 
+::
+
+    caramba brainstorm                                 # interactive team session (REPL)
+    caramba brainstorm --topic "cheaper attention" --rounds 2 --model openai/gpt-4o-mini
+    caramba a2a serve --port 9000                      # the research lead over A2A
+    caramba chat --a2a http://127.0.0.1:9000           # terminal client of an A2A agent
+
+Every command takes ``--model`` (repoint every persona to one LiteLLM model) and
+``--api-base`` (an OpenAI-compatible server). ``caramba run manifest.yml`` runs
+``type: process`` targets through the same code (see ``caramba.agents.targets``).
+
 Keep module-level imports light (typer, rich): heavy libraries load inside commands.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Annotated, Optional
+
 import typer
+
+ModelOpt = Annotated[Optional[str], typer.Option("--model", help="LiteLLM model for every persona (e.g. openai/gpt-4o-mini)")]
+ApiBaseOpt = Annotated[Optional[str], typer.Option("--api-base", help="OpenAI-compatible endpoint for --model")]
+WorkspaceOpt = Annotated[Optional[Path], typer.Option("--workspace", help="workspace root (default $CARAMBA_WORKSPACE or cwd)")]
+
+
+def _team(pairs: list[str] | None) -> dict[str, str]:
+    from caramba.engine.errors import CarambaError
+
+    team: dict[str, str] = {}
+    for p in pairs or []:
+        role, sep, persona = p.partition("=")
+        if not sep or not role or not persona:
+            raise CarambaError(f"--team '{p}' is not role=persona", fix="e.g. --team lead=research_lead --team claude=claude")
+        team[role.strip()] = persona.strip()
+    return team
 
 
 def register(app: typer.Typer) -> None:
     """Add this component's commands to the root app."""
+    from caramba.engine import cli_run
+
+    def handler(manifest, target, *, run_id=None, argv=None):  # type: ignore[no-untyped-def]
+        from caramba.agents.targets import run_process_target
+
+        run_process_target(manifest, target, run_id=run_id, argv=argv)
+
+    cli_run.process_handler = handler
+
+    @app.command("brainstorm")
+    def brainstorm(
+        topic: Annotated[Optional[str], typer.Option(help="discuss this and end with ranked proposals (non-interactive)")] = None,
+        rounds: Annotated[int, typer.Option(help="contribution rounds (with --topic)")] = 1,
+        team: Annotated[Optional[list[str]], typer.Option("--team", help="role=persona (repeatable); default: the full team")] = None,
+        model: ModelOpt = None,
+        api_base: ApiBaseOpt = None,
+        max_llm_calls: Annotated[Optional[int], typer.Option(help="budget: model calls")] = None,
+        workspace: WorkspaceOpt = None,
+    ) -> None:
+        """A team brainstorm: interactive REPL, or --topic/--rounds with ranked manifest proposals."""
+        from caramba.agents.models import ModelOverride
+        from caramba.agents.session import ProcessSpec, run_process
+        from caramba.workspace import Workspace
+
+        process: dict[str, object] = {"type": "brainstorm", "topic": topic, "rounds": rounds}
+        if max_llm_calls is not None:
+            process["budget"] = {"max_llm_calls": max_llm_calls}
+        result = run_process(ProcessSpec("brainstorm", "brainstorm", _team(team), process, where="brainstorm"),
+                             workspace=Workspace(workspace), override=ModelOverride(model, api_base) if model else None)
+        typer.echo(f"run directory: {result.run_dir}")
+
+    @app.command("chat")
+    def chat(
+        a2a: Annotated[str, typer.Option("--a2a", help="base URL of an A2A agent, e.g. http://127.0.0.1:9000")],
+        message: Annotated[Optional[str], typer.Option("--message", "-m", help="send one message and exit")] = None,
+    ) -> None:
+        """Talk to an A2A agent (streams its replies)."""
+        from caramba.agents.a2a_client import chat_loop
+
+        chat_loop(a2a, message)
+
+    a2a_app = typer.Typer(help="caramba's research lead over the A2A protocol.", no_args_is_help=True)
+
+    @a2a_app.command("serve")
+    def serve(
+        host: Annotated[Optional[str], typer.Option(help="bind address (default 127.0.0.1 or a2a.host)")] = None,
+        port: Annotated[Optional[int], typer.Option(help="port (default 9000 or a2a.port)")] = None,
+        model: ModelOpt = None,
+        api_base: ApiBaseOpt = None,
+        workspace: WorkspaceOpt = None,
+    ) -> None:
+        """Serve the research lead (with its team as sub-agents) over A2A."""
+        from caramba.agents.a2a_server import serve_a2a
+        from caramba.agents.models import ModelOverride
+        from caramba.workspace import Workspace
+
+        ws = Workspace(workspace)
+        cfg = ws.config().a2a
+        serve_a2a(ws, host=host or cfg.host, port=port or cfg.port or 9000,
+                  override=ModelOverride(model, api_base) if model else None)
+
+    app.add_typer(a2a_app, name="a2a")

@@ -157,7 +157,7 @@ class Team:
                                                           or "error" in tool_response)
         self.accountant.add_tool_call()
         self.run.emit("tool_call", tool_context.agent_name, tool=tool.name, args=summarize(args),
-                      ok=not failed, result=summarize(tool_response), duration_s=round(time.monotonic() - t0, 4))
+                      ok=not failed, result=summarize(_payload(tool_response)), duration_s=round(time.monotonic() - t0, 4))
         return None
 
     def _tool_error(self, tool: Any, args: dict[str, Any], tool_context: Any, error: Exception) -> None:
@@ -166,3 +166,16 @@ class Team:
         self.run.emit("tool_call", tool_context.agent_name, tool=tool.name, args=summarize(args), ok=False,
                       result=f"{type(error).__name__}: {error}", duration_s=round(time.monotonic() - t0, 4))
         return None
+
+
+def _payload(response: Any) -> Any:
+    """What an MCP tool answered: its structured content, else its text content."""
+    if not isinstance(response, dict):
+        return response
+    for key in ("structuredContent", "structured_content"):
+        if response.get(key) is not None:
+            return response[key]
+    content = response.get("content")
+    if isinstance(content, list):
+        return " ".join(str(c.get("text", "")) for c in content if isinstance(c, dict))
+    return response

@@ -15,10 +15,15 @@ stops after the current step and leaves a checkpoint to ``--resume`` from).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
 import typer
+
+#: Runs ``type: process`` targets; installed by ``caramba.agents.cli.register`` (the engine
+#: never imports the agents). Called as ``process_handler(manifest, target, run_id=, argv=)``.
+process_handler: Callable[..., None] | None = None
 
 
 def register(app: typer.Typer) -> None:
@@ -55,6 +60,14 @@ def run(
         from caramba.engine.plan import make_plan
 
         Console().print(make_plan(manifest, target).render())
+        return
+    if getattr(manifest.target(target), "type", None) == "process":
+        from caramba.engine.errors import CarambaError
+
+        if process_handler is None:
+            raise CarambaError("this target is a process (agent workflow) and the agents are not loaded",
+                               fix="run it through the `caramba` command, which loads caramba.agents")
+        process_handler(manifest, manifest.target(target).name, run_id=run_id, argv=["caramba", *sys.argv[1:]])
         return
     from caramba.engine.runner import run_target
 
