@@ -75,13 +75,15 @@ def test_http_run_lifecycle_restart_and_resume(tmp_path):
             assert not png.is_error and png.content[0].type == "image" and png.content[0].mime_type == "image/png"
             assert base64.b64decode(png.content[0].data)[:8] == b"\x89PNG\r\n\x1a\n"
             assert png.structured_content["kind"] == "image"
-            blob = (await client.read_resource(f"caramba://runs/{jobs['a']}/artifacts/loss_curve.png")).contents[0]
-            assert blob.mime_type == "application/octet-stream" or blob.mime_type.startswith("image")
-            assert base64.b64decode(blob.blob) == base64.b64decode(png.content[0].data)
-            as_resource = (await client.read_resource(f"caramba://runs/{jobs['a']}/results")).contents[0]
-            assert json.loads(as_resource.text) == res["results"]
             csv = await client.call_tool("get_artifact", {"job_id": jobs["a"], "path": "summary.csv"})
             assert not csv.is_error and "," in csv.content[0].text
+            blob = (await client.read_resource(f"caramba://runs/{jobs['a']}/images/loss_curve.png")).contents[0]
+            assert blob.mime_type == "image/png"
+            assert base64.b64decode(blob.blob) == base64.b64decode(png.content[0].data)
+            csv_res = (await client.read_resource(f"caramba://runs/{jobs['a']}/artifacts/summary.csv")).contents[0]
+            assert csv_res.text == csv.content[0].text
+            as_resource = (await client.read_resource(f"caramba://runs/{jobs['a']}/results")).contents[0]
+            assert json.loads(as_resource.text) == res["results"]
             assert "not a file of run" in error_text(await client.call_tool(
                 "get_artifact", {"job_id": jobs["a"], "path": "../../../../caramba.yml"}))
             assert "no job" in error_text(await client.call_tool("run_status", {"job_id": "20990101-000000-ffffffff"}))

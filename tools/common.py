@@ -22,7 +22,7 @@ from typing import Any, ParamSpec, TypeVar
 import anyio
 from mcp.server.mcpserver.exceptions import ToolError
 
-from caramba.engine.errors import CarambaError, ManifestError
+from caramba.engine.errors import CarambaError
 from caramba.tools.jobs import JobManager
 from caramba.tools.sandbox import Sandbox
 from caramba.workspace import Workspace
@@ -53,9 +53,7 @@ def tool_errors(fn: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
     async def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         try:
             return await fn(*args, **kwargs)
-        except ManifestError as e:
-            raise ToolError(e.render()) from e
-        except CarambaError as e:
+        except CarambaError as e:  # ManifestError included: render() lists every issue
             raise ToolError(e.render()) from e
 
     return wrapper

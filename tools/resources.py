@@ -6,7 +6,8 @@
 ``caramba://catalog``               every registered component (JSON)
 ``caramba://catalog/{family}``      one family (layers, topologies, systems, …)
 ``caramba://runs/{job_id}/results`` a run's results.json
-``caramba://runs/{job_id}/artifacts/{name}``  one artifact (PNG as a blob, text as text)
+``caramba://runs/{job_id}/artifacts/{name}``  a text artifact (CSV, JSON, TeX)
+``caramba://runs/{job_id}/images/{name}``     a PNG artifact (blob, image/png)
 ==================================  ===========================================
 
 Errors surface as MCP resource errors with the same actionable messages as the tools.
@@ -74,14 +75,27 @@ def register(server: MCPServer, deps: ToolDeps) -> None:
             raise ResourceError(f"run '{job_id}' has not written results.json yet")
         return json.dumps(data, indent=1)
 
-    @server.resource("caramba://runs/{job_id}/artifacts/{name}", name="run-artifact",
-                     description="one artifact of a run (PNG as a blob, CSV/JSON/TeX as text)")
-    async def run_artifact(job_id: str, name: str) -> str | bytes:
-        run_dir = await guarded(_run_dir, job_id)
+    def _artifact(job_id: str, name: str, png: bool) -> str | bytes:
+        run_dir = _run_dir(job_id)
         art = (run_dir / "artifacts").resolve()
         full = (art / name).resolve()
         if not full.is_relative_to(art) or not full.is_file():
-            raise ResourceError(f"run '{job_id}' has no artifact '{name}'")
-        if full.stat().st_size > deps.sandbox.limits.max_image_bytes:
-            raise ResourceError(f"artifact '{name}' is larger than {deps.sandbox.limits.max_image_bytes} bytes")
-        return full.read_bytes() if full.suffix.lower() == ".png" else full.read_text(errors="replace")
+            raise CarambaError(f"run '{job_id}' has no artifact '{name}'", fix="get_results lists the artifacts")
+        if (full.suffix.lower() == ".png") != png:
+            raise CarambaError(f"'{name}' is {'not ' if png else ''}a PNG",
+                               fix=f"read it as caramba://runs/{job_id}/{'artifacts' if png else 'images'}/{name}")
+        limit = deps.sandbox.limits.max_image_bytes if png else deps.sandbox.limits.max_read_bytes
+        if full.stat().st_size > limit:
+            raise CarambaError(f"artifact '{name}' is larger than {limit} bytes",
+                               fix="fetch it with read_file in pages (offset), or look at it on disk")
+        return full.read_bytes() if png else full.read_text(errors="replace")
+
+    @server.resource("caramba://runs/{job_id}/artifacts/{name}", name="run-artifact", mime_type="text/plain",
+                     description="a text artifact of a run (CSV, JSON, TeX)")
+    async def run_artifact(job_id: str, name: str) -> str:
+        return await guarded(_artifact, job_id, name, False)
+
+    @server.resource("caramba://runs/{job_id}/images/{name}", name="run-image", mime_type="image/png",
+                     description="a PNG artifact of a run (e.g. loss_curve.png)")
+    async def run_image(job_id: str, name: str) -> bytes:
+        return await guarded(_artifact, job_id, name, True)

@@ -20,8 +20,6 @@ from mcp.server.transport_security import TransportSecuritySettings
 
 from caramba.tools.auth import LOCAL_ORIGINS, BearerAndOriginMiddleware, is_loopback
 
-log = logging.getLogger("caramba.tools")
-
 
 def logs_to_stderr(level: int = logging.WARNING) -> None:
     """Route the root logger to stderr (never stdout, which is the stdio wire)."""
