@@ -18,6 +18,7 @@ A symbol argument may be a qualified name or, when unambiguous, a bare name.
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
@@ -188,12 +189,9 @@ class CodeGraph:
         return [dict(zip(("manifest", "name", "line"), r)) for r in rows]
 
     def summary(self) -> dict[str, Any]:
-        # one pass over nodes and one over edges: measured faster in FalkorDB than one
-        # count query per label / relation type (bench/codegraph.py)
-        labels = self._ro("MATCH (n) UNWIND labels(n) AS l RETURN l, count(*) ORDER BY l")
-        edges = self._ro("MATCH ()-[e]->() RETURN type(e), count(*) ORDER BY type(e)")
         errors = self._ro("MATCH (f:File) WHERE f.error IS NOT NULL RETURN f.path, f.error_line, f.error ORDER BY f.path")
-        repo = self._ro("MATCH (r:Repository) RETURN r.root, r.synced_at")
-        return {"graph": self.name, "root": repo[0][0] if repo else None, "synced_at": repo[0][1] if repo else None,
-                "nodes": {lbl: n for lbl, n in labels if n}, "edges": {t: n for t, n in edges if n},
+        root, synced_at, counts = self._ro("MATCH (r:Repository) RETURN r.root, r.synced_at, r.counts")[0]
+        counts = json.loads(counts)  # written by every sync (store.write_counts)
+        return {"graph": self.name, "root": root, "synced_at": synced_at,
+                "nodes": counts["nodes"], "edges": counts["edges"],
                 "errors": [dict(zip(("file", "line", "error"), r)) for r in errors]}

@@ -202,6 +202,7 @@ def _sync_locked(db: Any, root: Path, name: str, key: str, lock_wait_s: float, r
         store.write_repository(g, name, str(root), time.time())
         lock.refresh()
         _apply(g, root, data, changed, deleted, report, lock.refresh, fresh=not exists)
+        store.write_counts(g)
         lock.refresh()
         db.connection.execute_command("RENAME", tmp_key, key)
 
