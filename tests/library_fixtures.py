@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
+
+import pytest
+import torch
 
 
 def llama_system(vocab: int = 61, d_model: int = 32, n_heads: int = 4, n_kv_heads: int | None = None,
@@ -33,3 +37,15 @@ def llama_system(vocab: int = 61, d_model: int = 32, n_heads: int = 4, n_kv_head
             },
         },
     }
+
+
+@pytest.fixture
+def one_thread() -> Iterator[None]:
+    """Run a test's torch ops on one thread: small models on a shared, loaded CPU are
+    many times faster without intra-op thread contention."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)

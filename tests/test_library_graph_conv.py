@@ -14,6 +14,9 @@ from caramba.engine.layers.graph_conv import GraphConvLayer
 from caramba.engine.systems.build import build_system
 from caramba.engine.train.registry import OBJECTIVES
 from caramba.workspace import Workspace
+from tests.library_fixtures import one_thread  # noqa: F401, E402
+
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _graph(n: int = 7, f: int = 5, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:

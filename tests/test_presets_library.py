@@ -12,6 +12,9 @@ from caramba.engine.manifest import load_manifest
 from caramba.engine.plan import make_plan
 from caramba.engine.runner import run_target
 from caramba.workspace import Workspace
+from tests.library_fixtures import one_thread  # noqa: F401, E402
+
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 MANIFESTS = Path(__file__).resolve().parent.parent / "manifests"
 
@@ -23,6 +26,9 @@ FAST = {
     "moe_transformer.yml": (["moe"], LM),
     "mamba_ssm.yml": (["mamba"], LM),
     "graph_node_classification.yml": (["sbm_gcn", "karate_gat"], ["vars.steps=5"]),
+    "diffusion_vector.yml": (["mixture", "swiss_roll"], ["vars.steps=5", "defaults.logging.eval_iters=1",
+                                                         "targets[*].runs[0].train.batch_size=16",
+                                                         "targets[*].data.config.n_samples=200"]),
 }
 
 

@@ -23,5 +23,6 @@ DATASETS: Registry = Registry(
         "caramba.engine.data.text",
         "caramba.engine.data.graph",
         "caramba.engine.data.graph_generators",
+        "caramba.engine.data.diffusion",
     ),
 )

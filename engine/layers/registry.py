@@ -41,6 +41,7 @@ LAYERS: Registry[Any] = Registry(
         "caramba.engine.layers.lora",
         "caramba.engine.layers.torch_op",
         "caramba.engine.layers.graph_conv",
+        "caramba.engine.layers.diffusion",
     ),
 )
 TOPOLOGIES: Registry[Any] = Registry(

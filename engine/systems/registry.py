@@ -20,5 +20,6 @@ SYSTEMS: Registry[Any] = Registry(
         "caramba.engine.systems.mlp_classifier",
         "caramba.engine.systems.graph",
         "caramba.engine.systems.gcn",
+        "caramba.engine.systems.diffusion_denoiser",
     ),
 )
