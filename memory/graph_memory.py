@@ -46,7 +46,7 @@ GRAPH_PREFIX = "memory_"
 EPISODE_KINDS = ("note", "transcript", "run")
 
 
-class MemoryError_(CarambaError):
+class GraphMemoryError(CarambaError):
     """A problem with the Graphiti memory (bad group, unreachable database…)."""
 
 
@@ -92,7 +92,7 @@ class EpisodeResult:
 
 def check_group(group: str) -> str:
     if not GROUP_PATTERN.match(group):
-        raise MemoryError_(f"memory group '{group}' is not valid",
+        raise GraphMemoryError(f"memory group '{group}' is not valid",
                            fix="use 1-64 letters, digits, '-' or '_' (one group per research project)")
     return group
 
@@ -173,9 +173,9 @@ class GraphMemory:
         from graphiti_core.nodes import EpisodeType
 
         if kind not in EPISODE_KINDS:
-            raise MemoryError_(f"unknown episode kind '{kind}'", fix=f"use one of {', '.join(EPISODE_KINDS)}")
+            raise GraphMemoryError(f"unknown episode kind '{kind}'", fix=f"use one of {', '.join(EPISODE_KINDS)}")
         if not text.strip():
-            raise MemoryError_("the episode text is empty", fix="pass the text to remember")
+            raise GraphMemoryError("the episode text is empty", fix="pass the text to remember")
         self._require_llm()
         g = await self.open()
         res = await g.add_episode(
@@ -200,9 +200,9 @@ class GraphMemory:
         from graphiti_core.search.search_filters import ComparisonOperator, DateFilter, SearchFilters
 
         if not query.strip():
-            raise MemoryError_("empty memory search query", fix="pass the words to search for")
+            raise GraphMemoryError("empty memory search query", fix="pass the words to search for")
         if limit < 1:
-            raise MemoryError_(f"limit must be >= 1, got {limit}")
+            raise GraphMemoryError(f"limit must be >= 1, got {limit}")
         window = []
         if since is not None:
             window.append(DateFilter(date=since, comparison_operator=ComparisonOperator.greater_than_equal))
