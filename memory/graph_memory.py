@@ -20,7 +20,8 @@ Groups and FalkorDB routing: one research project = one ``group``, stored as Gra
 ``group_id = "memory_<group>"``. Graphiti on FalkorDB keeps each group_id in its own
 graph (database) of that name, and several of its entry points route by group_id
 inconsistently (``add_episode`` clones the driver to the group's graph while
-``Graphiti.search`` queries the driver's default graph — upstream issues #1659, #1676).
+``Graphiti.search`` and episode reads may query the driver's default graph — upstream
+getzep/graphiti issues #1161, #1325, #1659, #1676, #1842).
 The guard: each :class:`GraphMemory` builds its ``FalkorDriver`` *on the group's graph*
 and passes that driver explicitly to every call, so writes, episode lookups and searches
 all hit the same graph; results are also checked to carry the group's id. Indices and
