@@ -26,6 +26,7 @@ FAST = {
     "moe_transformer.yml": (["moe"], LM),
     "mamba_ssm.yml": (["mamba"], LM),
     "graph_node_classification.yml": (["sbm_gcn", "karate_gat"], ["vars.steps=5"]),
+    "vit.yml": (["digits"], ["vars.steps=3", "defaults.logging.eval_iters=2"]),
     "diffusion_vector.yml": (["mixture", "swiss_roll"], ["vars.steps=5", "defaults.logging.eval_iters=1",
                                                          "targets[*].runs[0].train.batch_size=16",
                                                          "targets[*].data.config.n_samples=200"]),

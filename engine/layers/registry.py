@@ -42,6 +42,8 @@ LAYERS: Registry[Any] = Registry(
         "caramba.engine.layers.torch_op",
         "caramba.engine.layers.graph_conv",
         "caramba.engine.layers.diffusion",
+        "caramba.engine.layers.patch_embed",
+        "caramba.engine.layers.conv2d",
     ),
 )
 TOPOLOGIES: Registry[Any] = Registry(
@@ -55,7 +57,8 @@ TOPOLOGIES: Registry[Any] = Registry(
         "caramba.engine.topology.graph",
     ),
 )
-MODELS: Registry[Any] = Registry("model type", modules=("caramba.engine.model.transformer",))
+MODELS: Registry[Any] = Registry("model type", modules=("caramba.engine.model.transformer", "caramba.engine.model.gpt",
+                                                        "caramba.engine.model.vit", "caramba.engine.model.mlp"))
 EMBEDDERS: Registry[Any] = Registry("embedder type", modules=("caramba.engine.model.embedders",))
 INITIALIZERS: Registry[Any] = Registry("initializer", modules=("caramba.engine.model.init",))
 

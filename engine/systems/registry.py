@@ -21,5 +21,6 @@ SYSTEMS: Registry[Any] = Registry(
         "caramba.engine.systems.graph",
         "caramba.engine.systems.gcn",
         "caramba.engine.systems.diffusion_denoiser",
+        "caramba.engine.systems.classifier",
     ),
 )
