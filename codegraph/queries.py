@@ -26,8 +26,9 @@ from caramba.codegraph.store import GRAPH_PREFIX, graph_key
 from caramba.engine.errors import CarambaError
 
 QUERY_TIMEOUT_MS = 10_000  # a runaway MATCH must not hang an agent
-_WRITE = re.compile(r"\b(CREATE|MERGE|SET|DELETE|DETACH|REMOVE|DROP|LOAD\s+CSV|FOREACH)\b|\bCALL\s+db\.(?!labels|relationshiptypes|propertykeys|indexes|constraints)",
-                    re.IGNORECASE)
+# write clauses, and procedures that create/drop (indexes, constraints); GRAPH.RO_QUERY is the real guard
+_WRITE = re.compile(r"\b(CREATE|MERGE|SET|DELETE|DETACH|REMOVE|DROP|LOAD\s+CSV|FOREACH)\b"
+                    r"|\bCALL\s+db\.[\w.]*(create|drop|delete|set)", re.IGNORECASE)
 _STRINGS = re.compile(r"'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"|`[^`]*`")
 
 
