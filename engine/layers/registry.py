@@ -44,6 +44,7 @@ LAYERS: Registry[Any] = Registry(
         "caramba.engine.layers.diffusion",
         "caramba.engine.layers.patch_embed",
         "caramba.engine.layers.conv2d",
+        "caramba.engine.layers.rnn",
     ),
 )
 TOPOLOGIES: Registry[Any] = Registry(
@@ -55,6 +56,8 @@ TOPOLOGIES: Registry[Any] = Registry(
         "caramba.engine.topology.parallel",
         "caramba.engine.topology.branching",
         "caramba.engine.topology.graph",
+        "caramba.engine.topology.cyclic",
+        "caramba.engine.topology.recurrent",
     ),
 )
 MODELS: Registry[Any] = Registry("model type", modules=("caramba.engine.model.transformer", "caramba.engine.model.gpt",
