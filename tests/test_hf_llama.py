@@ -11,7 +11,7 @@ from transformers import LlamaConfig, LlamaForCausalLM
 from caramba.engine.errors import CarambaError
 from caramba.engine.model.hf_llama import export_hf_llama, load_hf_llama
 from caramba.engine.systems.build import build_system
-from tests.library_fixtures import llama_system
+from caramba.tests.library_fixtures import llama_system
 
 
 def _hf(tmp_path, tied: bool = False, **kw):

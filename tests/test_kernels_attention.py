@@ -13,7 +13,7 @@ import torch
 
 from caramba.kernels import flash, reference
 from caramba.kernels.checks import KernelInputError
-from tests.kernels_support import DEVICE, rel_err
+from caramba.tests.kernels_support import DEVICE, rel_err
 
 CASES = [  # B, H, Hkv, T, S, D, causal, window
     (1, 2, 2, 19, 19, 16, False, None),   # plain, ragged length

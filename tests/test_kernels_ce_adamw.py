@@ -7,7 +7,7 @@ import torch
 
 from caramba.kernels import adamw, cross_entropy as ce, optim, reference
 from caramba.kernels.checks import KernelInputError
-from tests.kernels_support import DEVICE, ON_GPU, rel_err
+from caramba.tests.kernels_support import DEVICE, ON_GPU, rel_err
 
 
 @pytest.mark.parametrize("dtype,tol", [(torch.float32, 1e-6), (torch.bfloat16, 2e-2), (torch.float16, 5e-3)])

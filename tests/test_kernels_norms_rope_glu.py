@@ -12,7 +12,7 @@ import torch
 
 from caramba.kernels import glu, norms, reference, rope
 from caramba.kernels.checks import KernelInputError
-from tests.kernels_support import DEVICE, DTYPES, rel_err
+from caramba.tests.kernels_support import DEVICE, DTYPES, rel_err
 
 
 def _fp64(*shape: int) -> torch.Tensor:

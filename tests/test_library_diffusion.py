@@ -15,7 +15,7 @@ from caramba.engine.layers.diffusion import (
 from caramba.engine.systems.build import build_system
 from caramba.engine.train.registry import OBJECTIVES
 from caramba.workspace import Workspace
-from tests.library_fixtures import one_thread  # noqa: F401
+from caramba.tests.library_fixtures import one_thread  # noqa: F401
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

@@ -14,7 +14,7 @@ from caramba.engine.layers.graph_conv import GraphConvLayer
 from caramba.engine.systems.build import build_system
 from caramba.engine.train.registry import OBJECTIVES
 from caramba.workspace import Workspace
-from tests.library_fixtures import one_thread  # noqa: F401, E402
+from caramba.tests.library_fixtures import one_thread  # noqa: F401, E402
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

@@ -11,8 +11,8 @@ from caramba.engine.layers.lora import LoRALinear, LoRALinearLayer
 from caramba.engine.manifest.schema_train import PeftConfig
 from caramba.engine.systems.build import build_system
 from caramba.engine.train.peft import apply_peft, merge_peft, peft_summary, save_merged
-from tests.library_fixtures import llama_system
-from tests.library_fixtures import one_thread  # noqa: F401, E402
+from caramba.tests.library_fixtures import llama_system
+from caramba.tests.library_fixtures import one_thread  # noqa: F401, E402
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

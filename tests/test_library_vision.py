@@ -9,7 +9,7 @@ from caramba.engine.layers.conv2d import Conv2dLayer
 from caramba.engine.layers.patch_embed import PatchEmbedLayer
 from caramba.engine.layers.problems import ConfigError
 from caramba.engine.systems.build import build_system
-from tests.library_fixtures import llama_system, one_thread  # noqa: F401
+from caramba.tests.library_fixtures import llama_system, one_thread  # noqa: F401
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

@@ -12,7 +12,7 @@ from caramba.engine.manifest import load_manifest
 from caramba.engine.plan import make_plan
 from caramba.engine.runner import run_target
 from caramba.workspace import Workspace
-from tests.library_fixtures import one_thread  # noqa: F401, E402
+from caramba.tests.library_fixtures import one_thread  # noqa: F401, E402
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

@@ -13,7 +13,7 @@ from caramba.engine.errors import CarambaError, NotImplementedYet
 from caramba.engine.manifest import load_manifest
 from caramba.engine.runner import run_target
 from caramba.workspace import Workspace
-from tests.support.training import read_jsonl, train_losses, write_tiny_lm
+from caramba.tests.support.training import read_jsonl, train_losses, write_tiny_lm
 
 
 def test_run_target_writes_the_documented_run_directory(tmp_path):
