@@ -89,6 +89,8 @@ def register(app: typer.Typer) -> None:
         port: Annotated[Optional[int], typer.Option(help="port (default 9000 or a2a.port)")] = None,
         model: ModelOpt = None,
         api_base: ApiBaseOpt = None,
+        allow_remote: Annotated[bool, typer.Option("--allow-remote", help="allow a non-loopback bind (no auth!)")] = False,
+        max_cost_usd: Annotated[float, typer.Option(help="budget: USD across all requests (priced models)")] = 5.0,
         workspace: WorkspaceOpt = None,
     ) -> None:
         """Serve the research lead (with its team as sub-agents) over A2A."""
@@ -99,6 +101,7 @@ def register(app: typer.Typer) -> None:
         ws = Workspace(workspace)
         cfg = ws.config().a2a
         serve_a2a(ws, host=host or cfg.host, port=port or cfg.port or 9000,
-                  override=ModelOverride(model, api_base) if model else None)
+                  override=ModelOverride(model, api_base) if model else None, allow_remote=allow_remote,
+                  max_cost_usd=max_cost_usd)
 
     app.add_typer(a2a_app, name="a2a")

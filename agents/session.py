@@ -130,7 +130,7 @@ def run_process(spec: ProcessSpec, *, workspace: Workspace | None = None, overri
     console = io or ConsoleIO.terminal()
 
     async def main() -> dict[str, Any]:
-        link = McpLink(ws) if with_mcp else None
+        link = McpLink(ws) if (with_mcp and roles) else None
         if link is not None:
             await link.__aenter__()
         team = Team(list(personas.values()), settings, link, run, accountant)
