@@ -45,6 +45,7 @@ LAYERS: Registry[Any] = Registry(
         "caramba.engine.layers.patch_embed",
         "caramba.engine.layers.conv2d",
         "caramba.engine.layers.rnn",
+        "caramba.engine.layers.op_graph",
     ),
 )
 TOPOLOGIES: Registry[Any] = Registry(
