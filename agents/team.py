@@ -22,7 +22,7 @@ import time
 import uuid
 from typing import Any
 
-from caramba.agents.budget import Accountant, price
+from caramba.agents.budget import Accountant, BudgetExceeded, price
 from caramba.agents.mcp_link import McpLink
 from caramba.agents.personas import Persona
 from caramba.agents.transcript import ProcessRun, summarize
@@ -53,6 +53,7 @@ class Team:
         self._runners: dict[str, Any] = {}
         self._toolsets: list[Any] = []
         self._t0: dict[str, float] = {}
+        self._budget_error: BudgetExceeded | None = None
 
     # -- building -----------------------------------------------------------------------
     def build_agent(self, name: str, *, with_sub_agents: bool = False) -> Any:
@@ -106,12 +107,15 @@ class Team:
 
         if name not in self.personas:
             raise CarambaError(f"'{name}' is not on this team", fix=f"team: {', '.join(self.personas)}")
+        self.accountant.check_before_call()
         self.run.emit("message", name, role="user", text=message)
         sid = session or f"{name}-{uuid.uuid4().hex[:8]}"
         content = types.Content(role="user", parts=[types.Part(text=message)])
         final = ""
         async for event in self.runner(name).run_async(user_id=USER_ID, session_id=sid, new_message=content):
             if event.error_code or event.error_message:
+                if self._budget_error is not None:  # ADK turns callback exceptions into error events
+                    raise self._budget_error
                 raise AgentCallError(f"persona '{name}' ({self.settings[name].describe()}): "
                                      f"{event.error_code}: {event.error_message}",
                                      fix="check the model, its API key or the api_base server")
@@ -122,7 +126,11 @@ class Team:
 
     # -- callbacks ----------------------------------------------------------------------
     def _before_model(self, callback_context: Any, llm_request: Any) -> None:
-        self.accountant.check_before_call()
+        try:
+            self.accountant.check_before_call()
+        except BudgetExceeded as e:
+            self._budget_error = e
+            raise
         self._t0[f"llm:{callback_context.invocation_id}:{callback_context.agent_name}"] = time.monotonic()
         return None
 
