@@ -3,7 +3,7 @@ PY ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: install run test bench clean
+.PHONY: install run test bench clean brainstorm
 
 $(BIN)/caramba: pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -17,6 +17,10 @@ install: $(BIN)/caramba
 
 run: install
 	$(BIN)/caramba run manifests/standard_transformer.yml
+
+# the research team's interactive session: needs llm.model in caramba.yml, or MODEL=<litellm model> [API_BASE=url]
+brainstorm: install
+	$(BIN)/caramba run manifests/brainstorm.yml $(if $(MODEL),--set targets[0].process.model=$(MODEL)) $(if $(API_BASE),--set targets[0].process.api_base=$(API_BASE))
 
 test: install
 	$(BIN)/pytest -n 2 tests
