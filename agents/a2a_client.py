@@ -3,7 +3,7 @@
 It resolves the agent card, shows the agent's skills, then sends each line you type as a
 message and streams the answer (status updates and artifact text as they arrive); the
 conversation keeps its ``context_id`` so the agent remembers earlier turns. ``/exit`` or
-end of input stops; Ctrl-C while a reply streams cancels that task (``tasks/cancel``).
+end of input stops. Errors reaching the agent are reported as :class:`A2AChatError`.
 The ``a2a_chat`` process target does the same from a manifest (``process.url``,
 ``process.message`` for one non-interactive message).
 """

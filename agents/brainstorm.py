@@ -80,7 +80,7 @@ async def _remember(ctx: ProcessContext, discussion: Discussion, name: str) -> N
     from caramba.memory.record import record_transcript
 
     res = await record_transcript(ctx.workspace, discussion.render(), name=name, process="brainstorm")
-    ctx.run.emit("memory", None, episode=getattr(res, "uuid", None) or str(res))
+    ctx.run.emit("memory", None, episode=res.episode.uuid, entities=res.entities, facts=res.facts)
 
 
 async def run(ctx: ProcessContext) -> dict[str, Any]:

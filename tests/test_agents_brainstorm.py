@@ -19,6 +19,7 @@ from pathlib import Path
 from caramba.agents.models import ModelOverride
 from caramba.agents.session import ProcessSpec, run_process
 from caramba.tests.support.agents import agent_env, events, llm_personas
+from caramba.tests.support.falkordb import falkordb_workspace  # noqa: F401
 from caramba.tests.support.scripted_llm import ScriptedLLM, scripted_llm  # noqa: F401
 from caramba.workspace import Workspace
 
@@ -115,3 +116,31 @@ def test_brainstorm_repl_through_a_pty(tmp_path: Path, scripted_llm: ScriptedLLM
     assert llm_personas(evs) == ["research_lead", "claude", "research_lead"]
     assert [e["event"] for e in evs if e["event"] in ("wipe", "save")] == ["wipe", "save"]
     assert "LEAD-REPLY-2" in (run_dir / "discussion.md").read_text()
+
+
+def test_brainstorm_summary_goes_to_graphiti_memory(falkordb_workspace, scripted_llm: ScriptedLLM) -> None:
+    import asyncio
+
+    from caramba.memory.graph_memory import GraphMemory
+    from caramba.tests.support.graphiti_script import script_graphiti
+
+    ws, _ = falkordb_workspace
+    llm = scripted_llm
+    fact = "SwiGLU beats the GELU MLP at equal parameter count"
+    script_graphiti(llm, [("SwiGLU", "BEATS", "GELU MLP", fact)])
+    # the workspace's own llm (no --model override) drives both the personas and Graphiti
+    (ws.root / "caramba.yml").write_text(f"memory: {{enabled: true}}\nllm: {{model: openai/scripted, api_base: '{llm.base_url}'}}\n")
+    llm.add_turn("We know SwiGLU beats the GELU MLP; what next?")
+    llm.add_turn('```json\n[{"rank": 1, "title": "GEGLU", "base": "standard_transformer", '
+                 '"overrides": ["vars.mlp=GEGLULayer"]}]\n```')
+    spec = ProcessSpec("brainstorm", "solo", {"lead": "research_lead"},
+                       {"type": "brainstorm", "topic": "MLP blocks", "validate_proposals": False})
+    result = run_process(spec, workspace=ws, with_mcp=False)
+    mem = next(e for e in events(result.run_dir) if e["event"] == "memory")
+    assert mem["facts"] == [fact]
+
+    async def facts() -> list[str]:
+        async with GraphMemory(ws) as m:
+            return [f.fact for f in await m.search("SwiGLU GELU MLP")]
+
+    assert asyncio.run(facts()) == [fact]
