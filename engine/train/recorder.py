@@ -65,6 +65,14 @@ class RunRecorder:
         for sink in self.sinks:
             sink.on_metric(row)
 
+    def truncate_metrics(self, keep: Callable[[dict[str, Any]], bool]) -> int:
+        """Drop the metrics rows ``keep`` rejects (see :func:`truncate_metrics`) and go on
+        appending to the rewritten file."""
+        self._metrics.close()
+        dropped = truncate_metrics(self.run_dir, keep)
+        self._metrics = open(self.run_dir / METRICS, "a", encoding="utf-8")
+        return dropped
+
     def close(self) -> None:
         for sink in self.sinks:
             sink.close()

@@ -26,7 +26,7 @@ from caramba.engine.train.checkpoint import latest_checkpoint, load_checkpoint, 
 from caramba.engine.train.device import resolve_device
 from caramba.engine.train.init_weights import prepare_run_model
 from caramba.engine.train.options import resolve_train_options
-from caramba.engine.train.recorder import RunRecorder, truncate_metrics
+from caramba.engine.train.recorder import RunRecorder
 from caramba.engine.train.registry import OBJECTIVES, TASKS, TRAINERS
 from caramba.engine.train.trainer import TrainJob
 from caramba.workspace import Workspace
@@ -76,7 +76,7 @@ def train_target(manifest: Any, tgt: Any, run_dir: Path, recorder: RunRecorder, 
                     continue
             start = int(state["step"]) if state is not None else 0
             later = set(order[index + 1:])
-            truncate_metrics(run_dir, lambda r, start=start, rid=run.id, later=later:
+            recorder.truncate_metrics(lambda r, start=start, rid=run.id, later=later:
                              r.get("run") not in later and not (r.get("run") == rid and r.get("step", 0) > start))
             resuming = False  # every later run starts fresh
         if state is None:

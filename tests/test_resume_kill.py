@@ -1,0 +1,96 @@
+"""Kill-and-resume: a CPU run SIGKILLed after a checkpoint and resumed with ``--resume``
+continues the exact loss curve of an uninterrupted run with the same seed; SIGTERM stops
+a run cleanly after the current step with a checkpoint and state ``cancelled``."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from caramba.cli import main
+from caramba.engine.manifest import load_manifest
+from caramba.engine.runner import run_target
+from caramba.workspace import Workspace
+from caramba.tests.support.training import read_jsonl, train_losses, write_tiny_lm
+
+STEPS = 60
+
+
+def _start(manifest: Path, workspace: Path, run_id: str) -> subprocess.Popen:
+    env = {**os.environ, "CARAMBA_WORKSPACE": str(workspace), "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
+    return subprocess.Popen([sys.executable, "-m", "caramba", "run", str(manifest), "--run-id", run_id],
+                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=workspace)
+
+
+def _wait_for(proc: subprocess.Popen, events: Path, predicate, timeout: float = 240) -> dict:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        for row in read_jsonl(events) if events.exists() else []:
+            if predicate(row):
+                return row
+        if proc.poll() is not None:
+            raise AssertionError(f"run exited early ({proc.returncode}): {proc.stderr.read().decode()[-2000:]}")
+        time.sleep(0.05)
+    proc.kill()
+    raise AssertionError("timed out waiting for the run")
+
+
+def test_sigkill_then_resume_matches_uninterrupted_run(tmp_path):
+    ref_ws, kill_ws = tmp_path / "ref", tmp_path / "kill"
+    ref_ws.mkdir(), kill_ws.mkdir()
+    reference = run_target(load_manifest(write_tiny_lm(ref_ws, steps=STEPS, save_every=10, eval_every=20)),
+                           workspace=Workspace(ref_ws), console=False)
+    expected = train_losses(reference.run_dir)
+    assert len(expected) == STEPS
+
+    manifest = write_tiny_lm(kill_ws, steps=STEPS, save_every=10, eval_every=20)
+    run_dir = kill_ws / "runs" / "tiny_train" / "lm" / "victim"
+    proc = _start(manifest, kill_ws, "victim")
+    _wait_for(proc, run_dir / "events.jsonl", lambda r: r["event"] == "checkpoint" and r["step"] >= 20)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=30)
+    assert proc.returncode == -signal.SIGKILL
+    assert json.loads((run_dir / "run.json").read_text())["state"] == "running"  # died without cleanup
+    killed_at = int((run_dir / "checkpoints" / "train" / "latest").read_text().removeprefix("step_"))
+    assert 20 <= killed_at < STEPS
+
+    old = os.environ.get("CARAMBA_WORKSPACE")
+    os.environ["CARAMBA_WORKSPACE"] = str(kill_ws)
+    try:
+        assert main(["run", str(manifest), "--resume"]) == 0  # newest run of the target = victim
+    finally:
+        os.environ.pop("CARAMBA_WORKSPACE") if old is None else os.environ.__setitem__("CARAMBA_WORKSPACE", old)
+    resumed = train_losses(run_dir)
+    assert [s for s, _ in resumed] == list(range(1, STEPS + 1))  # one continuous curve, no duplicates
+    for (s, got), (_, want) in zip(resumed, expected):
+        assert got == pytest.approx(want, abs=1e-6), f"step {s}: resumed {got} vs uninterrupted {want}"
+    ref_val = [r["loss"] for r in read_jsonl(reference.run_dir / "metrics.jsonl") if r["split"] == "val"]
+    got_val = [r["loss"] for r in read_jsonl(run_dir / "metrics.jsonl") if r["split"] == "val"]
+    assert got_val == pytest.approx(ref_val, abs=1e-6)
+    info = json.loads((run_dir / "run.json").read_text())
+    assert info["state"] == "completed" and "resumed" in info
+    starts = [e for e in read_jsonl(run_dir / "events.jsonl") if e["event"] == "run_started"]
+    assert starts[-1]["resumed"] and starts[-1]["start_step"] == killed_at
+
+
+def test_sigterm_stops_cleanly_with_checkpoint_and_cancelled_state(tmp_path):
+    manifest = write_tiny_lm(tmp_path, steps=100_000, save_every=0, eval_every=0)
+    run_dir = tmp_path / "runs" / "tiny_train" / "lm" / "term"
+    proc = _start(manifest, tmp_path, "term")
+    _wait_for(proc, run_dir / "events.jsonl", lambda r: r["event"] == "progress" and r["step"] >= 3)
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=120) == 130
+    events = read_jsonl(run_dir / "events.jsonl")
+    ck = [e for e in events if e["event"] == "checkpoint"]
+    assert len(ck) == 1 and (Path(ck[0]["path"]) / "model.safetensors").exists()
+    assert events[-1]["event"] == "target_finished" and events[-1]["state"] == "cancelled"
+    assert json.loads((run_dir / "run.json").read_text())["state"] == "cancelled"
+    last_step = max(e["step"] for e in events if e["event"] == "progress")
+    assert ck[0]["step"] == last_step  # stopped right after the step it was in
