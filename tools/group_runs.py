@@ -162,16 +162,17 @@ def register(server: MCPServer, deps: ToolDeps) -> None:
         if len(deps.waiting) >= MAX_WAITING:
             deps.waiting.clear()  # stale keys of waits cancelled by disconnects
         deps.waiting[key] = job_id
-        completed = False
+        cancelled = False
         try:
-            result = await _follow(deps, ctx, job_id, timeout_s)
-            completed = True
-            return result
+            return await _follow(deps, ctx, job_id, timeout_s)
+        except anyio.get_cancelled_exc_class():
+            # keep the key: the peer's notifications/cancelled (processed after the
+            # handler was interrupted) finds it in cancel_middleware and stops the job
+            cancelled = True
+            raise
         finally:
-            if completed:
+            if not cancelled:
                 deps.waiting.pop(key, None)
-            # else: cancelled or failed; the cancel middleware pops the key when a
-            # notifications/cancelled for this request arrives
 
 
 async def _follow(deps: ToolDeps, ctx: Context, job_id: str, timeout_s: float) -> WaitResult:

@@ -55,6 +55,7 @@ class JobRecord(BaseModel):
     pid: int | None = None
     pid_start: int | None = Field(None, description="process start time (/proc), guards against pid reuse")
     created: float = Field(default_factory=time.time)
+    launched: float = Field(default_factory=time.time, description="when the latest start/resume began")
     finished: float | None = None
     exit_code: int | None = None
     cancel_requested: bool = False

@@ -44,6 +44,7 @@ from caramba.tools.run_files import TERMINAL_RUN_STATES, find_run_dir, has_check
 from caramba.workspace import Workspace
 
 DEFAULT_MAX_RUNNING = 4
+STARTING_GRACE_S = 60.0  # a record without a pid yet counts as launching this long
 
 
 class JobManager:
@@ -88,7 +89,8 @@ class JobManager:
                 raise JobError(f"job '{job_id}' has no checkpoint to resume from",
                                fix="start a new run with run_manifest (the run never reached a checkpoint)")
             self._check_capacity()
-            rec = rec.model_copy(update={"state": "starting", "finished": None, "exit_code": None,
+            rec = rec.model_copy(update={"state": "starting", "pid": None, "pid_start": None,
+                                         "launched": time.time(), "finished": None, "exit_code": None,
                                          "cancel_requested": False, "message": None,
                                          "resumes": rec.resumes + 1})
             self.store.save(rec)
@@ -162,6 +164,9 @@ class JobManager:
         return rec
 
     def _alive(self, rec: JobRecord) -> bool:
+        if rec.pid is None and rec.state == "starting":
+            # being launched by some server right now (a crash during launch times out)
+            return time.time() - rec.launched < STARTING_GRACE_S
         child = self._children.get(rec.job_id)
         if child is not None and child.pid == rec.pid:
             return child.poll() is None
