@@ -44,21 +44,26 @@ class Token:
     source: str  # 'env', 'config', 'file' or 'generated'
 
 
-def load_or_create_token(ws: Workspace) -> Token:
-    """The server token (see the module docstring); creates the token file if needed."""
-    env = os.environ.get(TOKEN_ENV)
+def load_or_create_token(ws: Workspace, *, env_var: str = TOKEN_ENV, file_name: str = TOKEN_FILE,
+                         section: str = "mcp") -> Token:
+    """The server token (see the module docstring); creates the token file if needed.
+
+    The REST API keeps a parallel token: ``env_var="CARAMBA_API_TOKEN"``,
+    ``file_name="api_token"``, ``section="api"`` (``api.token`` in ``caramba.yml``).
+    """
+    env = os.environ.get(env_var)
     if env:
         return Token(env, "env")
-    cfg = ws.config().mcp.token
+    cfg = getattr(ws.config(), section).token
     if cfg:
         return Token(cfg, "config")
-    path = ws.state_dir / TOKEN_FILE
+    path = ws.state_dir / file_name
     if path.exists():
         value = path.read_text().strip()
         if value:
             return Token(value, "file")
     value = secrets.token_urlsafe(32)
-    tmp = path.with_name(f".{TOKEN_FILE}.{os.getpid()}.tmp")
+    tmp = path.with_name(f".{file_name}.{os.getpid()}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as f:
         f.write(value + "\n")
