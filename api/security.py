@@ -1,0 +1,124 @@
+"""HTTP security of the REST API: bearer token, Origin check, CORS, request size limit.
+
+The policy is the MCP HTTP server's (:mod:`caramba.tools.auth`), with the API's own token:
+
+1. ``$CARAMBA_API_TOKEN``;
+2. ``api.token`` in ``caramba.yml``;
+3. ``<workspace>/.caramba/api_token`` (0600), generated on the first ``caramba serve``.
+
+* Every ``/api/*`` route except ``/api/health`` depends on :func:`require_token`
+  (``Authorization: Bearer <token>``, constant-time compare, 401 otherwise). The OpenAPI
+  page ``/docs`` shows the scheme, so "Authorize" there works.
+* The dashboard's HTML/JS/CSS and the OpenAPI docs carry no data and are public; the
+  page sends the token (read once from the URL fragment ``#token=…``) on every call.
+* :class:`OriginAndSizeMiddleware` answers 403 to a request whose ``Origin`` is neither
+  loopback nor an ``--allow-origin`` (a foreign web page cannot drive the API through the
+  user's browser) and 413 to a body larger than the limit (declared or streamed).
+* CORS stays closed unless ``--allow-origin`` names origins (then only those get CORS
+  headers).
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+from typing import Any
+
+from fastapi import Depends, HTTPException, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from caramba.tools.auth import Token, load_or_create_token, origin_allowed
+from caramba.workspace import Workspace
+
+API_TOKEN_ENV = "CARAMBA_API_TOKEN"
+API_TOKEN_FILE = "api_token"
+
+_bearer = HTTPBearer(auto_error=False, description="the token printed by `caramba serve` "
+                                                   "(stored in <workspace>/.caramba/api_token)")
+
+
+def api_token(ws: Workspace) -> Token:
+    """The API's bearer token (see the module docstring); generated on first use."""
+    return load_or_create_token(ws, env_var=API_TOKEN_ENV, file_name=API_TOKEN_FILE, section="api")
+
+
+def require_token(request: Request,
+                  creds: HTTPAuthorizationCredentials | None = Depends(_bearer)) -> None:
+    """FastAPI dependency: 401 unless the request carries the server's bearer token."""
+    expected: bytes | None = request.app.state.token
+    if expected is None:
+        return  # --no-auth (loopback only)
+    given = creds.credentials.encode() if creds is not None else b""
+    if not given or not hmac.compare_digest(given, expected):
+        raise HTTPException(
+            status_code=401,
+            detail={"error": "invalid_token", "message": "missing or invalid bearer token",
+                    "fix": "send 'Authorization: Bearer <token>'; the token is in "
+                           "<workspace>/.caramba/api_token (or $CARAMBA_API_TOKEN)"},
+            headers={"WWW-Authenticate": 'Bearer realm="caramba"'})
+
+
+class BodyTooLarge(Exception):
+    """Raised inside ``receive`` when a streamed body passes the limit."""
+
+
+class OriginAndSizeMiddleware:
+    """ASGI middleware: 403 for a foreign ``Origin``, 413 for an oversized request body."""
+
+    def __init__(self, app: Any, *, max_body_bytes: int, allowed_origins: tuple[str, ...] = ()) -> None:
+        self.app = app
+        self.max_body = max_body_bytes
+        self.allowed_origins = allowed_origins
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
+        origin = headers.get("origin")
+        if origin is not None and origin != "null" and not origin_allowed(origin, self.allowed_origins):
+            await reply(send, 403, {"error": "forbidden_origin", "message": f"Origin '{origin}' is not allowed",
+                                    "fix": "use the dashboard served by this server, or start it with "
+                                           "--allow-origin ORIGIN"})
+            return
+        declared = headers.get("content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.max_body:
+            await reply(send, 413, _too_large(self.max_body))
+            return
+        seen = 0
+        started = False
+
+        async def limited_receive() -> dict[str, Any]:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.max_body:
+                    raise BodyTooLarge
+            return message
+
+        async def tracking_send(message: dict[str, Any]) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, limited_receive, tracking_send)
+        except BodyTooLarge:
+            if not started:
+                await reply(send, 413, _too_large(self.max_body))
+
+
+def _too_large(limit: int) -> dict[str, str]:
+    return {"error": "request_too_large", "message": f"request body is larger than {limit} bytes",
+            "fix": "send a smaller manifest (split it with !include files in the workspace) or "
+                   "start the server with a larger --max-body"}
+
+
+async def reply(send: Any, status: int, body: dict[str, Any]) -> None:
+    """Send a small JSON response from ASGI middleware."""
+    data = json.dumps(body).encode()
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(data)).encode())]})
+    await send({"type": "http.response.body", "body": data})
