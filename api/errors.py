@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import logging
 import re
+from http import HTTPStatus
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
@@ -45,7 +46,7 @@ class BadRequest(CarambaError):
 
 
 def _snake(name: str) -> str:
-    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+    return re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", name).lower()
 
 
 def status_of(exc: CarambaError) -> int:
@@ -84,7 +85,8 @@ def install_handlers(app: FastAPI) -> None:
     @app.exception_handler(HTTPException)
     async def http_error(_: Request, exc: HTTPException) -> JSONResponse:
         body = exc.detail if isinstance(exc.detail, dict) else {
-            "error": _snake(type(exc).__name__), "message": str(exc.detail), "fix": None}
+            "error": HTTPStatus(exc.status_code).phrase.lower().replace(" ", "_"),
+            "message": str(exc.detail), "fix": "see /docs for the routes and their parameters"}
         return JSONResponse(body, status_code=exc.status_code, headers=exc.headers)
 
     @app.exception_handler(Exception)

@@ -58,10 +58,6 @@ def require_token(request: Request,
             headers={"WWW-Authenticate": 'Bearer realm="caramba"'})
 
 
-class BodyTooLarge(Exception):
-    """Raised inside ``receive`` when a streamed body passes the limit."""
-
-
 class OriginAndSizeMiddleware:
     """ASGI middleware: 403 for a foreign ``Origin``, 413 for an oversized request body."""
 
@@ -85,29 +81,32 @@ class OriginAndSizeMiddleware:
         if declared is not None and declared.isdigit() and int(declared) > self.max_body:
             await reply(send, 413, _too_large(self.max_body))
             return
+        # Read the whole body first (bounded by the limit), then replay it to the app: a
+        # chunked upload without Content-Length is refused as soon as it passes the limit.
+        chunks: list[bytes] = []
         seen = 0
-        started = False
-
-        async def limited_receive() -> dict[str, Any]:
-            nonlocal seen
+        more = True
+        while more:
             message = await receive()
-            if message["type"] == "http.request":
-                seen += len(message.get("body", b""))
-                if seen > self.max_body:
-                    raise BodyTooLarge
-            return message
-
-        async def tracking_send(message: dict[str, Any]) -> None:
-            nonlocal started
-            if message["type"] == "http.response.start":
-                started = True
-            await send(message)
-
-        try:
-            await self.app(scope, limited_receive, tracking_send)
-        except BodyTooLarge:
-            if not started:
+            if message["type"] != "http.request":
+                break  # the client went away; the app sees an empty body
+            chunks.append(message.get("body", b""))
+            seen += len(chunks[-1])
+            if seen > self.max_body:
                 await reply(send, 413, _too_large(self.max_body))
+                return
+            more = message.get("more_body", False)
+        body = b"".join(chunks)
+        replayed = False
+
+        async def replay() -> dict[str, Any]:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()  # after the body: disconnect notifications (SSE)
+
+        await self.app(scope, replay, send)
 
 
 def _too_large(limit: int) -> dict[str, str]:
