@@ -17,9 +17,11 @@ import httpx
 from a2a.client import A2ACardResolver, ClientConfig, ClientFactory
 from a2a.types import CancelTaskRequest, Message, Part, Role, SendMessageRequest, TaskState
 
+from caramba.agents.session import ProcessSpec, run_process
 from caramba.tests.support.agents import agent_env, caramba, events, llm_personas
 from caramba.tests.support.mcp_procs import free_port
 from caramba.tests.support.scripted_llm import ScriptedLLM, scripted_llm  # noqa: F401
+from caramba.workspace import Workspace
 
 
 def _wait_listening(proc: subprocess.Popen[bytes], port: int, err: Path, timeout: float = 180) -> None:
@@ -99,9 +101,18 @@ def test_a2a_card_stream_cancel_and_chat(tmp_path: Path, scripted_llm: ScriptedL
         assert chat.returncode == 0, chat.stderr
         assert "summarise_results" not in chat.stdout and "Summarise results" in chat.stdout
         assert "[TASK_STATE_COMPLETED]> Hello from the lead via chat." in chat.stdout
+
+        llm.add_turn("PONG from the lead.")                     # the a2a_chat process target
+        done = run_process(ProcessSpec("chat", "ping", {}, {"type": "a2a_chat", "url": url, "message": "ping"}),
+                           workspace=Workspace(tmp_path))
+        ex = next(e for e in events(done.run_dir) if e["event"] == "a2a_exchange")
+        assert (ex["message"], ex["state"], ex["reply"]) == ("ping", "TASK_STATE_COMPLETED", "PONG from the lead.")
+        assert "PONG from the lead." in (done.run_dir / "chat.md").read_text()
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+    bad = caramba(tmp_path, "chat", "--a2a", url, "-m", "anyone?")       # the server is gone now
+    assert bad.returncode == 2 and "no A2A agent card" in bad.stderr and "Traceback" not in bad.stderr
     run_dir = next((tmp_path / "runs" / "a2a" / "research_lead").iterdir())
     evs = events(run_dir)
     assert llm_personas(evs)[:2] == ["research_lead", "research_lead"]
