@@ -71,6 +71,32 @@ def register(app: typer.Typer) -> None:
                              workspace=Workspace(workspace), override=ModelOverride(model, api_base) if model else None)
         typer.echo(f"run directory: {result.run_dir}")
 
+    @app.command("personas")
+    def personas(
+        model: ModelOpt = None,
+        api_base: ApiBaseOpt = None,
+        workspace: WorkspaceOpt = None,
+    ) -> None:
+        """List the agent personas: model each would use (or why none), tool groups, description."""
+        from rich.console import Console
+        from rich.table import Table
+
+        from caramba.agents.models import ModelOverride, resolve_team_models
+        from caramba.agents.personas import list_personas, load_persona
+        from caramba.engine.errors import CarambaError
+        from caramba.workspace import Workspace
+
+        ws = Workspace(workspace)
+        table = Table("persona", "model", "tools", "description")
+        for name in list_personas(ws.root):
+            p = load_persona(name, ws.root)
+            try:
+                shown = resolve_team_models([p], ws.config().llm, ModelOverride(model, api_base) if model else None)[name].describe()
+            except CarambaError as e:
+                shown = "unusable: " + e.message.splitlines()[-1].split("is not usable: ")[-1].removeprefix("  - ")
+            table.add_row(name, shown, ", ".join(p.tools), p.description)
+        Console().print(table)
+
     @app.command("chat")
     def chat(
         a2a: Annotated[str, typer.Option("--a2a", help="base URL of an A2A agent, e.g. http://127.0.0.1:9000")],

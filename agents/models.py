@@ -60,7 +60,7 @@ def resolve_team_models(personas: list[Persona], ws_llm: LLMConfig,
         try:
             s = resolve_model(model, api_base=api_base,
                               api_key_env=ws_llm.api_key_env if source.startswith("caramba.yml") else None,
-                              temperature=p.temperature)
+                              temperature=p.temperature, what="model")
         except CarambaError as e:
             problems.append(f"persona '{p.name}': model '{model}' (from {source}) is not usable: {e.message}")
             continue

@@ -80,3 +80,18 @@ def test_llm_call_budget_stops_the_process(tmp_path: Path, scripted_llm: Scripte
     evs = events(run_dir)
     assert [e["event"] for e in evs].count("llm_turn") == 1 and scripted_llm.pending_turns == 1
     assert "budget" in next(e for e in evs if e["event"] == "error")["message"]
+
+
+def test_personas_command(tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    from caramba.cli import main
+
+    for var in ("CARAMBA_LLM_MODEL", "CARAMBA_LLM_API_BASE", "ANTHROPIC_API_KEY"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("COLUMNS", "250")
+    assert main(["personas", "--workspace", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "ANTHROPIC_API_KEY" in out and "no model" in out
+    assert main(["personas", "--workspace", str(tmp_path), "--model", "openai/local", "--api-base",
+                 "http://127.0.0.1:9/v1"]) == 0
+    out = capsys.readouterr().out
+    assert out.count("openai/local at http://127.0.0.1:9/v1") == len(list_personas())
