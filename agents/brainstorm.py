@@ -110,7 +110,7 @@ async def repl(ctx: ProcessContext) -> dict[str, Any]:
     ctx.io.write(f"caramba brainstorm — team: {', '.join(dict.fromkeys(ctx.roles.values()))}\n{HELP}")
     saves = 0
     while True:
-        line = ctx.io.read("you> ")
+        line = ctx.io.read("you> ")  # blocking on purpose: Ctrl-C must reach the main thread
         if line is None or line.strip() == "/exit":
             break
         line = line.strip()

@@ -10,7 +10,8 @@ A persona is data, not code::
     temperature: 0.2
     tools: [manifests, runs, results]   # MCP tool groups it may call (see agents/toolgroups.py)
     sub_agents: []         # personas it can hand work to (used by the A2A research lead)
-    output_schema: null    # structured reply the processes parse: proposals | verdict | review
+    output_schema: null    # the structured reply it gives: proposals | verdict | review
+                           # (processes validate it with the models in agents/replies.py)
 
 ``load_persona("claude")`` reads ``agents/personas/claude.yml`` (or a workspace's own
 ``personas/claude.yml``, which wins, so a project can tune its team without editing
