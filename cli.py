@@ -53,6 +53,22 @@ def version() -> None:
 for _name in COMMAND_MODULES:
     importlib.import_module(_name).register(app)
 
+
+
+def _record_in_memory(result: object) -> None:
+    """Write a completed run to Graphiti memory when ``caramba.yml`` enables memory
+    (``memory.enabled: true``); a no-op otherwise."""
+    from caramba.workspace import Workspace
+
+    ws = Workspace()
+    if ws.config().memory.enabled:
+        from caramba.memory.record import record_run_result_sync
+
+        record_run_result_sync(ws, result.run_dir)  # type: ignore[attr-defined]
+
+
+importlib.import_module("caramba.engine.cli_run").finish_hooks.append(_record_in_memory)
+
 err_console = Console(stderr=True)
 
 

@@ -25,6 +25,11 @@ import typer
 #: never imports the agents). Called as ``process_handler(manifest, target, run_id=, argv=)``.
 process_handler: Callable[..., None] | None = None
 
+#: Called with the ``RunResult`` of every completed run (e.g. to write it to research
+#: memory). Installed by the root ``caramba`` command, which may import what the engine
+#: must not.
+finish_hooks: list[Callable[[object], None]] = []
+
 
 def register(app: typer.Typer) -> None:
     """Add ``run`` to the root app."""
@@ -74,6 +79,9 @@ def run(
     result = run_target(manifest, target=target, run_id=run_id, resume=resume, device=device,
                         argv=["caramba", *sys.argv[1:]])
     out = Console(highlight=False, soft_wrap=True)
+    if result.state == "completed":
+        for hook in finish_hooks:
+            hook(result)
     if result.state != "completed":
         out.print(f"run {result.state} at {result.run_dir} — continue with: caramba run {file} "
                   f"--target {result.target} --run-id {result.run_id} --resume")

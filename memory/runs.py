@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -90,6 +91,16 @@ def _final_metrics(results: dict[str, Any], metrics_file: Path) -> dict[str, dic
     return final
 
 
+def _iso(created: object) -> str | None:
+    """``run.json`` stores ``created`` as unix seconds (the engine's contract); older or
+    hand-written files may hold an ISO string. Either way, return ISO 8601 (UTC)."""
+    if created is None or created == "":
+        return None
+    if isinstance(created, int | float):
+        return datetime.fromtimestamp(float(created), UTC).isoformat()
+    return str(created)
+
+
 def read_run(run_dir: Path) -> RunSummary:
     """Summarise one run directory; raises a CarambaError if it is not one."""
     run_dir = Path(run_dir)
@@ -105,7 +116,7 @@ def read_run(run_dir: Path) -> RunSummary:
     return RunSummary(
         run_dir=run_dir, manifest=str(meta.get("manifest", "?")), target=str(meta.get("target", "?")),
         run_id=str(meta.get("run_id", run_dir.name)), state=str(meta.get("state", "unknown")),
-        created=str(meta["created"]) if meta.get("created") else None,
+        created=_iso(meta.get("created")),
         final_metrics=_final_metrics(results if isinstance(results, dict) else {}, run_dir / "metrics.jsonl"),
         verdicts=_verdicts(results) if isinstance(results, dict) else [],
         artifacts=artifacts, results=results if isinstance(results, dict) else {},
