@@ -1,10 +1,12 @@
 """The dashboard in a real headless browser (Debian ``chromium`` driven by playwright).
 
-Start a short CPU run through the API, open the dashboard with the token link, go from
-the runs table to the run page, watch the loss chart grow while the run trains (live
+Open the dashboard with the token link, start a short CPU run from its form (a workspace
+preset), watch the loss chart grow on the run page while the run trains (live
 server-sent events), wait for the final metrics to appear and check them against the
-run's ``results.json``; the model tree and the loss-curve image are shown too. A
-screenshot lands in the test's tmp folder (``run_page.png``).
+run's ``results.json``; the model tree and the loss-curve image are shown too. Then a
+second run is compared with the first (runs table → tick both → compare page with both
+curves and the pooled metrics). Screenshots land in the test's tmp folder
+(``run_page.png``, ``compare_page.png``).
 
 Skips only when chromium is not installed here; CI installs it (``.ci/run``).
 """
@@ -35,10 +37,9 @@ def test_live_run_page_in_chromium(tmp_path):
 
     ws = tmp_path / "ws"
     ws.mkdir()
+    (ws / "manifests").mkdir()
+    (ws / "manifests" / "tiny.yml").write_text(tiny(STEPS))  # shows up as the workspace preset 'tiny'
     with api_server(ws) as srv:
-        r = httpx.post(srv.url + "/api/runs", json={"text": tiny(STEPS)}, headers=srv.headers, timeout=60)
-        assert r.status_code == 201, r.text
-        job = r.json()["job_id"]
         with sync_playwright() as pw:
             browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=FLAGS)
             try:
@@ -46,9 +47,13 @@ def test_live_run_page_in_chromium(tmp_path):
                 errors: list[str] = []
                 page.on("pageerror", lambda e: errors.append(str(e)))
                 page.goto(f"{srv.url}/dashboard/#token={srv.token}")
-                page.wait_for_selector(f"#runs-table a[href='#/run/{job}']", timeout=30_000)
+                page.wait_for_selector("#preset option[value='tiny'], #preset option:text-is('tiny')", state="attached")
                 assert "token=" not in page.url  # the token left the address bar
-                page.click(f"#runs-table a[href='#/run/{job}']")
+                # start the run from the dashboard's form; it opens the run page
+                page.select_option("#preset", "tiny")
+                page.click("#start button")
+                page.wait_for_url("**/dashboard/#/run/*", timeout=60_000)
+                job = page.url.rsplit("/", 1)[1]
                 page.wait_for_selector("#loss-chart")
 
                 seen: list[int] = []
@@ -79,6 +84,23 @@ def test_live_run_page_in_chromium(tmp_path):
                 page.wait_for_selector("#artifacts img[alt='loss_curve.png']", timeout=30_000)
                 page.wait_for_function("document.querySelector(\"#artifacts img\").naturalWidth > 0")
                 page.screenshot(path=str(tmp_path / "run_page.png"), full_page=True)
+
+                # a second (shorter) run, then the runs table and the compare page
+                r = httpx.post(srv.url + "/api/runs", json={"text": tiny(4), "overrides": ["targets[0].runs[0].seed=7"]},
+                               headers=srv.headers, timeout=60)
+                other = r.json()["job_id"]
+                page.goto(f"{srv.url}/dashboard/#/runs")
+                page.wait_for_selector(f"#runs-table input.pick[value='{other}']")
+                page.wait_for_function(f"document.querySelector(\"#runs-table\").innerText.split('completed').length > 2",
+                                       timeout=180_000)  # both rows completed (the table refreshes itself)
+                page.check(f"#runs-table input.pick[value='{job}']")
+                page.check(f"#runs-table input.pick[value='{other}']")
+                page.click("#compare")
+                page.wait_for_selector("#compare-table td", timeout=60_000)
+                assert page.get_attribute("#compare-train", "data-points") == str(STEPS + 4)
+                text = page.inner_text("#compare-table")
+                assert "train_loss" in text and "a" in text
+                page.screenshot(path=str(tmp_path / "compare_page.png"), full_page=True)
                 assert errors == [], errors
             finally:
                 browser.close()

@@ -33,6 +33,7 @@ export class LineChart {
   // container: element to draw into; opts: {title, xLabel, yLabel}
   constructor(container, opts = {}) {
     this.opts = opts;
+    this.emptyText = opts.emptyText || null; // shown while there are no points
     this.series = new Map(); // name -> [[x, y], ...]
     this.root = document.createElement("div");
     this.root.className = "chart card";
@@ -61,7 +62,7 @@ export class LineChart {
     const all = [...this.series.values()].flat();
     svg.setAttribute("data-points", String(all.length));
     if (!all.length) {
-      svg.appendChild(el("text", { x: W / 2, y: H / 2, "text-anchor": "middle", fill: "#6b7380" }, "waiting for data…"));
+      svg.appendChild(el("text", { x: W / 2, y: H / 2, "text-anchor": "middle", fill: "#6b7380" }, this.emptyText || "waiting for data…"));
       return;
     }
     const xs = niceTicks(Math.min(...all.map((p) => p[0])), Math.max(...all.map((p) => p[0])));

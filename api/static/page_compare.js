@@ -4,7 +4,7 @@
 
 import { api } from "./api.js";
 import { LineChart } from "./chart.js";
-import { errorBox, esc, num, stateBadge, table } from "./util.js";
+import { errorBox, esc, stateBadge, table } from "./util.js";
 
 async function allMetrics(id, split) {
   const rows = [];
@@ -36,6 +36,7 @@ export async function comparePage(app, ids) {
       for (const [run, pts] of Object.entries(byRun)) chart.set(`${id.slice(-8)}:${run}`, pts);
     }
   }
+  train.emptyText = val.emptyText = "no metrics of this split";
   train.update(); val.update();
   try {
     const cmp = await api(`/api/compare?${ids.map((i) => `ids=${encodeURIComponent(i)}`).join("&")}`);
