@@ -15,6 +15,11 @@ checkpoint exists is skipped, its weights loaded) → artifacts and ``results.js
 ``run.json`` state ``completed`` (or ``cancelled`` on SIGTERM/SIGINT, ``failed`` on an
 error, which is also written to ``events.jsonl`` before it propagates).
 
+Data-parallel targets (``train.distributed: ddp|fsdp``, see
+:mod:`caramba.engine.train.distributed`) run this on every rank: rank 0 picks the run
+directory and is the only one that writes it (events, metrics, artifacts, ``run.json``
+with a ``distributed`` roster of every rank's pid and host).
+
 The model carries over from one run to the next (e.g. a pre-train run then a
 fine-tune run); each run gets a fresh optimizer and schedule.
 """
@@ -60,12 +65,10 @@ def run_target(manifest: Any, target: str | None = None, run_id: str | None = No
                argv: list[str] | None = None, console: bool = True) -> RunResult:
     """Train one experiment target of a loaded manifest; see the module docstring."""
     from caramba.engine.manifest import ExperimentTarget
-    from caramba.engine.train.console import make_console
-    from caramba.engine.train.loggers import check_wandb, make_trackers
+    from caramba.engine.train.distributed import open_parallel
+    from caramba.engine.train.loggers import check_wandb
     from caramba.engine.train.options import resolve_logging
-    from caramba.engine.train.recorder import RunRecorder
-    from caramba.engine.train.rundir import RunInfo, choose_run_dir, target_dir, write_text
-    from caramba.engine.train.signals import StopSignals
+    from caramba.engine.train.rundir import target_dir
 
     tgt = manifest.target(target)
     if not isinstance(tgt, ExperimentTarget):
@@ -76,44 +79,81 @@ def run_target(manifest: Any, target: str | None = None, run_id: str | None = No
     check_wandb(log_opts)
     ws = workspace or Workspace()
     folder = target_dir(ws.runs_dir, manifest.name, tgt.name)
-    run_dir, rid, resuming = choose_run_dir(folder, run_id=run_id, resume=resume)
-    run_dir.mkdir(parents=True, exist_ok=True)
+    parallel = open_parallel(tgt, device=device)  # a process group when the runs set train.distributed
+    try:
+        return _run_target(manifest, tgt, ws, folder, parallel, log_opts, run_id=run_id, resume=resume,
+                           device=device, on_event=on_event, argv=argv, console=console)
+    except BaseException as e:
+        parallel.record_failure(e)  # the launcher shows which rank failed and why
+        if isinstance(e, CarambaError) and parallel.world_size > 1:
+            e.message = f"rank {parallel.rank}/{parallel.world_size}: {e.message}"
+        raise
+    finally:
+        parallel.close()
+
+
+def _run_target(manifest: Any, tgt: Any, ws: Workspace, folder: Path, parallel: Any, log_opts: Any, *,
+                run_id: str | None, resume: bool, device: str | None,
+                on_event: Callable[[dict[str, Any]], None] | None, argv: list[str] | None, console: bool) -> RunResult:
+    """:func:`run_target` once the process group (if any) is up: only rank 0 writes."""
+    from caramba.engine.train.console import make_console
+    from caramba.engine.train.distributed import NullRecorder
+    from caramba.engine.train.loggers import make_trackers
+    from caramba.engine.train.recorder import RunRecorder
+    from caramba.engine.train.rundir import RunInfo, choose_run_dir, write_text
+    from caramba.engine.train.signals import StopSignals
+
+    run_dir, rid, resuming = parallel.share(lambda: choose_run_dir(folder, run_id=run_id, resume=resume))
     argv = list(sys.argv) if argv is None else argv
-    if resuming:
-        info = RunInfo.resume(run_dir, argv)
+    roster = parallel.roster()  # every rank's pid and host (collective)
+    if not parallel.is_main:
+        recorder: Any = NullRecorder()
+        info: Any = None
     else:
-        write_text(run_dir / "manifest.yml", manifest.resolved_yaml())
-        info = RunInfo.start(run_dir, manifest=manifest.name, target=tgt.name, run_id=rid, argv=argv)
-    sinks: list[Any] = []
-    if console and log_opts.instrument != "none":
-        sinks.append(make_console(log_opts.instrument))
-    sinks += make_trackers(log_opts, run_dir, f"{manifest.name}/{tgt.name}/{rid}", {"manifest": manifest.name})
-    recorder = RunRecorder(run_dir, sinks=sinks, on_event=on_event)
+        run_dir.mkdir(parents=True, exist_ok=True)
+        if resuming:
+            info = RunInfo.resume(run_dir, argv)
+        else:
+            write_text(run_dir / "manifest.yml", manifest.resolved_yaml())
+            info = RunInfo.start(run_dir, manifest=manifest.name, target=tgt.name, run_id=rid, argv=argv)
+        if parallel.strategy != "none":
+            info.data["distributed"] = {"strategy": parallel.strategy, "world_size": parallel.world_size,
+                                        "ranks": roster}
+            info.save()
+        sinks: list[Any] = []
+        if console and log_opts.instrument != "none":
+            sinks.append(make_console(log_opts.instrument))
+        sinks += make_trackers(log_opts, run_dir, f"{manifest.name}/{tgt.name}/{rid}", {"manifest": manifest.name})
+        recorder = RunRecorder(run_dir, sinks=sinks, on_event=on_event)
+    parallel.barrier()  # the run directory exists before any rank uses it
     try:
         with StopSignals() as stop:
             recorder.event("target_started", None, target=tgt.name, run_id=rid, run_dir=str(run_dir), resumed=resuming)
             from caramba.engine.train.target import train_target
 
             state, results = train_target(manifest, tgt, run_dir, recorder, device=device, workspace=ws,
-                                          resuming=resuming, should_stop=stop)
+                                          resuming=resuming, should_stop=stop, parallel=parallel)
             artifacts: list[Path] = []
-            if state == "completed":
+            if state == "completed" and parallel.is_main:
                 from caramba.engine.artifacts import write_artifacts
 
                 artifacts = write_artifacts(run_dir, tgt, results, recorder)
             recorder.event("target_finished", None, state=state)
-            info.set_state(state)
+            if info is not None:
+                info.set_state(state)
             return RunResult(run_dir, rid, tgt.name, state, results, artifacts)
     except KeyboardInterrupt:
         recorder.event("error", None, message="interrupted")
         recorder.event("target_finished", None, state="cancelled")
-        info.set_state("cancelled")
+        if info is not None:
+            info.set_state("cancelled")
         raise
     except BaseException as e:
         message = e.render() if isinstance(e, CarambaError) else f"{type(e).__name__}: {e}"
         recorder.event("error", None, message=message)
         recorder.event("target_finished", None, state="failed")
-        info.set_state("failed")
+        if info is not None:
+            info.set_state("failed")
         raise
     finally:
         recorder.close()

@@ -90,11 +90,11 @@ def test_wandb_enabled_without_package_is_a_clear_error(tmp_path):
 
 
 def test_later_features_raise_not_implemented_when_needed(tmp_path):
-    manifest = load_manifest(write_tiny_lm(tmp_path), overrides=["targets[0].runs[0].train.distributed=ddp"])
-    with pytest.raises(NotImplementedYet, match="distributed"):
+    manifest = load_manifest(write_tiny_lm(tmp_path), overrides=["targets[0].runs[0].train.convergence_target=0.5"])
+    with pytest.raises(NotImplementedYet, match="convergence"):
         run_target(manifest, workspace=Workspace(tmp_path), console=False)
     rd = next((tmp_path / "runs" / "tiny_train" / "lm").iterdir())
     assert json.loads((rd / "run.json").read_text())["state"] == "failed"
     last = read_jsonl(rd / "events.jsonl")[-2:]
-    assert last[0]["event"] == "error" and "distributed" in last[0]["message"]
+    assert last[0]["event"] == "error" and "convergence" in last[0]["message"]
     assert last[1] == {**last[1], "event": "target_finished", "state": "failed"}

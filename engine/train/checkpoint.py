@@ -5,6 +5,8 @@
 * ``state.pt``: everything else needed to continue *exactly*: optimizer, scheduler and
   AMP-scaler state, the step, the data order (:class:`~caramba.engine.data.loader.BatchStream`
   state) and the Python/NumPy/torch(/CUDA) RNG states, plus the metrics so far.
+* ``sharded/`` instead of the weights and optimizer (``distributed: fsdp``): a
+  ``torch.distributed.checkpoint`` folder, see :mod:`caramba.engine.train.dist_checkpoint`.
 
 A checkpoint is written into a temporary folder and renamed into place, then the file
 ``latest`` (the folder name) is replaced atomically, so a kill at any instant leaves the
@@ -29,6 +31,7 @@ from safetensors.torch import load_model, save_model
 from caramba.engine.errors import CarambaError
 
 LATEST = "latest"
+SHARDED = "sharded"  # FSDP: torch.distributed.checkpoint files of model + optimizer
 
 
 def rng_state() -> dict[str, Any]:
@@ -61,13 +64,19 @@ def _step_dirs(folder: Path) -> list[Path]:
 def save_checkpoint(folder: Path, step: int, model: torch.nn.Module, state: dict[str, Any], *, keep: int) -> Path:
     """Write ``folder/step_<step>`` atomically, point ``latest`` at it, prune old ones."""
     folder.mkdir(parents=True, exist_ok=True)
-    final = folder / f"step_{step}"
     tmp = folder / f".step_{step}.tmp-{os.getpid()}"
     if tmp.exists():
         shutil.rmtree(tmp)
     tmp.mkdir()
     save_model(_unwrap(model), str(tmp / "model.safetensors"))
     torch.save({**state, "step": step, "rng": rng_state()}, tmp / "state.pt")
+    return publish_checkpoint(folder, tmp, step, keep=keep)
+
+
+def publish_checkpoint(folder: Path, tmp: Path, step: int, *, keep: int) -> Path:
+    """Rename a completely written ``tmp`` folder to ``step_<step>``, point ``latest`` at
+    it and prune all but the newest ``keep`` (also used by sharded checkpoints)."""
+    final = folder / f"step_{step}"
     if final.exists():  # the same step written again (e.g. a resumed run's final step)
         shutil.rmtree(final)
     os.replace(tmp, final)
@@ -86,7 +95,8 @@ def latest_checkpoint(folder: Path) -> Path | None:
     if not pointer.exists():
         return None
     path = folder / pointer.read_text().strip()
-    if not (path / "state.pt").exists() or not (path / "model.safetensors").exists():
+    weights = (path / "model.safetensors").exists() or (path / SHARDED / ".metadata").exists()
+    if not (path / "state.pt").exists() or not weights:
         raise CarambaError(f"checkpoint pointer {pointer} names {path}, which is incomplete",
                            fix=f"delete {pointer} to fall back to a fresh start, or restore the folder")
     return path
@@ -94,6 +104,10 @@ def latest_checkpoint(folder: Path) -> Path | None:
 
 def load_checkpoint(path: Path, model: torch.nn.Module, *, device: torch.device | str = "cpu") -> dict[str, Any]:
     """Load weights into ``model`` (strict) and return the state dict (RNG not yet applied)."""
+    if (path / SHARDED).is_dir():
+        from caramba.engine.train.dist_checkpoint import load_sharded_checkpoint
+
+        return load_sharded_checkpoint(path, _unwrap(model))
     missing, unexpected = load_model(_unwrap(model), str(path / "model.safetensors"), strict=False,
                                      device=str(device))
     if missing or unexpected:

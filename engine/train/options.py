@@ -5,8 +5,7 @@ The manifest schema (``caramba.engine.manifest``) validates ``runs[].train`` and
 place, with caramba's defaults (each with its reason) and the precedence
 ``runs[].train`` > ``defaults.runtime`` / ``defaults.logging`` > the defaults below.
 
-Fields that the manifest accepts for later work (distillation, PEFT, distributed
-training, convergence stopping, the optimizer orchestrator) raise
+Fields that the manifest accepts for later work (distillation, convergence stopping, the optimizer orchestrator) raise
 :class:`~caramba.engine.errors.NotImplementedYet` here — only when a run sets them.
 """
 
@@ -24,9 +23,6 @@ LATER_FIELDS: dict[str, str] = {
     "teacher_ckpt": "distillation from a teacher (trainer.upcycle)",
     "cache_teacher_outputs": "distillation from a teacher (trainer.upcycle)",
     "dba_init": "upcycle surgery (trainer.upcycle)",
-    "distributed": "multi-GPU/multi-node training (DDP/FSDP)",
-    "distributed_backend": "multi-GPU/multi-node training (DDP/FSDP)",
-    "activation_checkpointing": "activation checkpointing",
     "convergence_target": "convergence-based stopping",
     "convergence_patience": "convergence-based stopping",
     "convergence_max_steps": "convergence-based stopping",
@@ -68,6 +64,10 @@ class TrainOptions(BaseModel):
     keep_checkpoints: int = Field(3, ge=1, description="keep the newest K step checkpoints")
     log_every: int = Field(10, gt=0, description="train metrics every N steps")
     deterministic: bool = Field(False, description="torch deterministic algorithms (slower on CUDA)")
+    distributed: Literal["none", "ddp", "fsdp"] = Field(
+        "none", description="data parallelism (caramba.engine.train.distributed); batch_size is the global batch")
+    distributed_backend: Literal["nccl", "gloo"] | None = Field(None, description="None: nccl on CUDA, gloo on CPU")
+    activation_checkpointing: bool = Field(False, description="recompute each block's activations in backward")
 
 
 class LoggingOptions(BaseModel):

@@ -24,6 +24,7 @@ from caramba.engine.data.base import DataContext, DataSplits
 from caramba.engine.data.registry import DATASETS
 from caramba.engine.train.checkpoint import latest_checkpoint, load_checkpoint, seed_everything
 from caramba.engine.train.device import resolve_device
+from caramba.engine.train.distributed import Parallel
 from caramba.engine.train.init_weights import prepare_run_model
 from caramba.engine.train.options import resolve_train_options
 from caramba.engine.train.recorder import RunRecorder
@@ -42,11 +43,12 @@ def _manifest_dir(manifest: Any) -> Path | None:
 
 
 def train_target(manifest: Any, tgt: Any, run_dir: Path, recorder: RunRecorder, *, device: str | None,
-                 workspace: Workspace, resuming: bool, should_stop: Callable[[], bool]
-                 ) -> tuple[str, dict[str, dict[str, float]]]:
+                 workspace: Workspace, resuming: bool, should_stop: Callable[[], bool],
+                 parallel: Parallel | None = None) -> tuple[str, dict[str, dict[str, float]]]:
     """Returns ``(state, {run id: final metrics})`` with state ``completed`` or ``cancelled``."""
     from caramba.engine.systems.build import build_system
 
+    parallel = parallel or Parallel()
     task = _component(TASKS, tgt.task)
     objective = _component(OBJECTIVES, tgt.objective)
     trainer = _component(TRAINERS, tgt.trainer)
@@ -59,7 +61,7 @@ def train_target(manifest: Any, tgt: Any, run_dir: Path, recorder: RunRecorder, 
     for index, run in enumerate(tgt.runs):
         opts = resolve_train_options(run.train, runtime=manifest.defaults.runtime,
                                      logging=manifest.defaults.logging, run_id=run.id)
-        dev = resolve_device(device or opts.device)
+        dev = parallel.place(resolve_device(device or opts.device))
         # start weights (runs[].checkpoint) and LoRA wrapping (train.peft), before any resume load
         prepare_run_model(system, run, run_dir=run_dir, manifest_dir=_manifest_dir(manifest),
                           workspace_root=workspace.root, target_names=[t.name for t in manifest.targets],
@@ -88,7 +90,8 @@ def train_target(manifest: Any, tgt: Any, run_dir: Path, recorder: RunRecorder, 
             data_cache[key] = _component(DATASETS, tgt.data).build(ctx)
         job = TrainJob(run_id=run.id, system=system, objective=objective, task=task, data=data_cache[key],
                        opts=opts, steps=run.steps, seed=run.seed, device=dev, checkpoint_dir=ckpt_dir,
-                       recorder=recorder, resume_state=state, should_stop=should_stop)
+                       recorder=recorder, resume_state=state, should_stop=should_stop,
+                       parallel=parallel)
         outcome = trainer.train(job)
         if outcome.state != "completed":
             return outcome.state, results

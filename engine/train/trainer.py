@@ -11,6 +11,12 @@ the loop after the current step with a checkpoint.
 Determinism: the caller seeds every RNG before building the model; the data order is
 a function of (seed, epoch, position) and every RNG state is saved in the checkpoint,
 so ``resume`` continues the same curve bit for bit on CPU.
+
+Data parallelism (``train.distributed``) goes through ``job.parallel``
+(:mod:`caramba.engine.train.distributed`): the wrapped model, this rank's slice of each
+global batch, metrics averaged (tokens summed) over ranks, a stop agreed by all ranks,
+and checkpoints in the strategy's format (:mod:`caramba.engine.train.dist_checkpoint`).
+With the default single-process ``Parallel`` every one of those is the identity.
 """
 
 from __future__ import annotations
@@ -28,10 +34,14 @@ from pydantic import BaseModel, ConfigDict
 from caramba.engine.data.base import Component, DataSplits
 from caramba.engine.data.loader import BatchStream, eval_batches
 from caramba.engine.errors import CarambaError, NotImplementedYet
-from caramba.engine.train.checkpoint import save_checkpoint, set_rng_state
+from caramba.engine.train.checkpoint import set_rng_state
 from caramba.engine.train.device import resolve_precision
+from caramba.engine.train.dist_checkpoint import load_optimizer_state, save_run_checkpoint
+from caramba.engine.train.distributed import Parallel
 from caramba.engine.train.objectives import ObjectiveComponent
-from caramba.engine.train.optim import make_optimizer, make_scheduler
+from caramba.engine.train.optim import make_scheduler
+from caramba.engine.train.parallelize import (ShardedBatchStream, accumulating, as_float, make_parallel_optimizer,
+                                              wrap_model)
 from caramba.engine.train.options import TrainOptions
 from caramba.engine.train.registry import TRAINERS
 from caramba.engine.train.tasks import TaskComponent
@@ -61,6 +71,7 @@ class TrainJob:
     recorder: Recorder
     resume_state: dict[str, Any] | None = None
     should_stop: Callable[[], bool] = lambda: False
+    parallel: Parallel = field(default_factory=Parallel)
 
 
 @dataclass
@@ -100,29 +111,33 @@ class StandardTrainer(Component):
             raise NotImplementedYet("train.num_workers > 0 (worker processes for data loading) is not implemented yet",
                                     fix="set num_workers: 0 (batches are cut from memory-mapped arrays in-process)")
         prec = resolve_precision(opts, job.device)
+        par = job.parallel
         system = job.system.to(device=job.device, dtype=prec.param_dtype)
-        model = torch.compile(system) if opts.compile_model else system
-        optimizer = make_optimizer(system, opts)
+        wrapped = wrap_model(system, par, opts, job.device)
+        model = torch.compile(wrapped) if opts.compile_model else wrapped
+        optimizer = make_parallel_optimizer(system, par, opts)
         scheduler = make_scheduler(optimizer, job.steps, opts)
         scaler = torch.amp.GradScaler("cuda", enabled=prec.use_scaler)
-        stream = BatchStream(job.data.train, opts.batch_size, job.seed)
+        stream = (BatchStream(job.data.train, opts.batch_size, job.seed) if par.world_size == 1
+                  else ShardedBatchStream(job.data.train, opts.batch_size, job.seed, par))
         step, last_val = 0, {}
         if job.resume_state is not None:
             st = job.resume_state
-            optimizer.load_state_dict(st["optimizer"])
+            load_optimizer_state(par, system, optimizer, st)
             scheduler.load_state_dict(st["scheduler"])
             scaler.load_state_dict(st["scaler"])
             stream.load_state_dict(st["data"])
             set_rng_state(st["rng"])
             step, last_val = int(st["step"]), dict(st.get("last_val", {}))
         job.recorder.event("run_started", job.run_id, steps=job.steps, start_step=step, device=str(job.device),
-                           resumed=job.resume_state is not None)
+                           resumed=job.resume_state is not None, distributed=par.strategy,
+                           world_size=par.world_size, global_batch_size=opts.batch_size)
 
         def save(at: int, final: dict[str, float] | None = None) -> None:
-            state = {"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-                     "scaler": scaler.state_dict(), "data": stream.state_dict(), "last_val": last_val,
-                     "final_metrics": final, "steps": job.steps}
-            path = save_checkpoint(job.checkpoint_dir, at, system, state, keep=opts.keep_checkpoints)
+            state = {"scheduler": scheduler.state_dict(), "scaler": scaler.state_dict(), "data": stream.state_dict(),
+                     "last_val": last_val, "final_metrics": final, "steps": job.steps}
+            path = save_run_checkpoint(par, job.checkpoint_dir, at, system, optimizer, state,
+                                       keep=opts.keep_checkpoints, final=final is not None)
             job.recorder.event("checkpoint", job.run_id, step=at, path=str(path))
 
         model.train()
@@ -132,11 +147,12 @@ class StandardTrainer(Component):
             lr = optimizer.param_groups[0]["lr"]
             step_metrics: dict[str, float] = {}
             log_now = (step + 1) % opts.log_every == 0 or step + 1 == job.steps
-            for _ in range(opts.gradient_accumulation_steps):
+            for micro in range(opts.gradient_accumulation_steps):
                 batch = _to_device(stream.next_batch(), job.device)
-                with prec.autocast():
-                    res = job.objective(model(batch), batch, system)
-                scaler.scale(res.loss / opts.gradient_accumulation_steps).backward()
+                with accumulating(wrapped, par, last=micro + 1 == opts.gradient_accumulation_steps):
+                    with prec.autocast():
+                        res = job.objective(model(batch), batch, system)
+                    scaler.scale(res.loss / opts.gradient_accumulation_steps).backward()
                 if log_now:  # floats force a device sync: only on logging steps
                     for k, v in _floats(res.metrics, 1.0 / opts.gradient_accumulation_steps).items():
                         step_metrics[k] = step_metrics.get(k, 0.0) + v
@@ -150,14 +166,15 @@ class StandardTrainer(Component):
             scheduler.step()
             step += 1
             if step_metrics:
+                step_metrics = par.mean(step_metrics)  # every rank logs on the same steps
                 if not all(math.isfinite(x) for x in step_metrics.values()):
                     raise CarambaError(f"run '{job.run_id}': loss became {step_metrics.get('loss')} at step {step}",
                                        fix="lower lr, enable grad_clip_norm, or check the data")
                 now = time.perf_counter()
-                tps = tok_log / max(now - t_log, 1e-9)
+                tps = par.sum([float(tok_log)])[0] / max(now - t_log, 1e-9)
                 t_log, tok_log = now, 0
                 if opts.grad_clip_norm:
-                    step_metrics["grad_norm"] = float(gnorm)
+                    step_metrics["grad_norm"] = as_float(gnorm)
                 last_train = job.task.derive(step_metrics)
                 eta = (now - t_start) / max(step - steps_start, 1) * (job.steps - step)
                 job.recorder.metric({"run": job.run_id, "step": step, "split": "train", **last_train, "lr": lr,
@@ -175,7 +192,7 @@ class StandardTrainer(Component):
                 return TrainOutcome("completed", step, final)
             if opts.save_every and step % opts.save_every == 0:
                 save(step)
-            if job.should_stop():
+            if par.agree(job.should_stop()):
                 if not (opts.save_every and step % opts.save_every == 0):
                     save(step)
                 return TrainOutcome("cancelled", step, {f"train_{k}": v for k, v in last_train.items()})
@@ -189,12 +206,17 @@ class StandardTrainer(Component):
         totals: dict[str, float] = {}
         count = 0
         for batch in eval_batches(job.data.val, job.opts.batch_size, job.opts.eval_iters):
-            batch = _to_device(batch, job.device)
-            n = next(iter(batch.values())).shape[0]
+            rows = next(iter(batch.values())).shape[0]
+            lo, hi = job.parallel.eval_rows(rows)  # this rank's share of the batch
+            n = hi - lo  # a rank with no rows still runs a forward (FSDP gathers), weighted 0
+            batch = _to_device({k: v[lo:hi] if n else v[:1] for k, v in batch.items()}, job.device)
             with prec.autocast():
                 res = job.objective(model(batch), batch, system)
             for k, v in _floats(res.metrics, n).items():
                 totals[k] = totals.get(k, 0.0) + v
             count += n
+        keys = sorted(totals)
+        summed = job.parallel.sum([totals[k] for k in keys] + [float(count)])
+        totals, count = dict(zip(keys, summed[:-1])), int(summed[-1])
         model.train()
         return job.task.derive({k: v / max(count, 1) for k, v in totals.items()})
