@@ -26,6 +26,8 @@ from __future__ import annotations
 
 import logging
 import re
+from pathlib import Path
+from typing import Any
 from http import HTTPStatus
 
 from fastapi import FastAPI, Request
@@ -75,12 +77,24 @@ def error_body(exc: CarambaError) -> dict[str, object]:
     return {"error": _snake(type(exc).__name__), "message": exc.message, "fix": exc.fix}
 
 
+def relative_files(issues: list[dict[str, Any]], root: Path) -> list[dict[str, Any]]:
+    """Name manifest files in issues as clients do: relative to the workspace (in place)."""
+    for issue in issues:
+        f = issue.get("file")
+        if isinstance(f, str) and f.startswith("/") and Path(f).is_relative_to(root):
+            issue["file"] = str(Path(f).relative_to(root))
+    return issues
+
+
 def install_handlers(app: FastAPI) -> None:
     """Register the exception handlers on ``app``."""
 
     @app.exception_handler(CarambaError)
-    async def caramba_error(_: Request, exc: CarambaError) -> JSONResponse:
-        return JSONResponse(error_body(exc), status_code=status_of(exc))
+    async def caramba_error(request: Request, exc: CarambaError) -> JSONResponse:
+        body = error_body(exc)
+        if isinstance(body.get("issues"), list):
+            relative_files(body["issues"], request.app.state.deps.workspace.root)  # type: ignore[arg-type]
+        return JSONResponse(body, status_code=status_of(exc))
 
     @app.exception_handler(HTTPException)
     async def http_error(_: Request, exc: HTTPException) -> JSONResponse:

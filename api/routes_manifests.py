@@ -25,7 +25,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from caramba.api.app import get_deps
-from caramba.api.errors import NotFound
+from caramba.api.errors import NotFound, relative_files
 from caramba.tools import catalog as cat
 from caramba.tools.catalog import CatalogEntry, Family, Preset
 from caramba.tools.common import ToolDeps, run_blocking
@@ -88,7 +88,9 @@ async def validate_manifest(body: ManifestRef, deps: ToolDeps = Depends(get_deps
     """Validate a manifest: ok, or **every** problem with file, line, YAML path and a fix (422)."""
     result = await run_blocking(_validate, deps, body.path, body.text, body.overrides)
     if not result.ok:
-        return JSONResponse(result.model_dump(mode="json"), status_code=422)
+        data = result.model_dump(mode="json")
+        relative_files(data["issues"], deps.workspace.root)
+        return JSONResponse(data, status_code=422)
     return result
 
 

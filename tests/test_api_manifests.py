@@ -110,6 +110,7 @@ def test_validate_and_dry_run(client):
     line = tiny_bad_width().splitlines().index(next(l for l in tiny_bad_width().splitlines() if "d_model: 48" in l)) + 1
     assert issue["path"] == "targets[0].system.config.model.topology.layers[1].d_model"
     assert issue["line"] == line and issue["expected"] == "32" and issue["found"] == "48" and issue["fix"]
+    assert issue["file"] == "manifests/submitted.yml"  # workspace-relative, no server paths
 
     ov = client.post("/api/manifests/validate", json={"text": tiny(), "overrides": ["targets[0].nope.x=1"]}, headers=AUTH)
     assert ov.status_code == 422 and ov.json()["issues"][0]["file"] == "--set"
@@ -127,6 +128,7 @@ def test_validate_and_dry_run(client):
     bad_plan = client.post("/api/manifests/dry-run", json={"text": tiny_bad_width()}, headers=AUTH)
     assert bad_plan.status_code == 422 and bad_plan.json()["error"] == "invalid_manifest"
     assert bad_plan.json()["issues"][0]["line"] == line
+    assert bad_plan.json()["issues"][0]["file"] == "manifests/submitted.yml"
 
     both = client.post("/api/manifests/validate", json={"text": tiny(), "path": "x.yml"}, headers=AUTH)
     assert both.status_code == 400 and "exactly one" in both.json()["message"]
