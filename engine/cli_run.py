@@ -7,6 +7,7 @@
     caramba run my.yml --target finetune --dry-run       # the plan: no data, no weights
     caramba run my.yml --resume                          # continue the newest run of the target
     caramba run my.yml --run-id 20250101-120000-ab12 --resume
+    caramba run my.yml --nproc-per-node 2 --set targets[0].runs[0].train.distributed=ddp   # torchrun
 
 Exit codes: 0 completed, 2 a user error (bad manifest, missing file — printed with
 file, line, YAML path and a fix, no traceback), 130 cancelled (SIGINT/SIGTERM: the run
@@ -45,6 +46,9 @@ def run(
     device: Annotated[str | None, typer.Option("--device", help="override every run's device: auto, cpu, cuda, cuda:N")] = None,
     run_id: Annotated[str | None, typer.Option("--run-id", help="the run directory name (default: a fresh YYYYmmdd-HHMMSS-xxxx)")] = None,
     allow_python_impl: Annotated[bool, typer.Option("--allow-python-impl", help="permit impl: python:module:Symbol (runs code the manifest names)")] = False,
+    nproc_per_node: Annotated[int | None, typer.Option("--nproc-per-node", help="launch N ranks here through torchrun (needs train.distributed: ddp|fsdp)")] = None,
+    nnodes: Annotated[int, typer.Option("--nnodes", help="number of nodes (with --rdzv-endpoint and --run-id)")] = 1,
+    rdzv_endpoint: Annotated[str | None, typer.Option("--rdzv-endpoint", help="HOST:PORT where the nodes meet (multi-node)")] = None,
 ) -> None:
     """Run an experiment target: train its runs, write checkpoints, metrics and artifacts."""
     import sys
@@ -74,18 +78,31 @@ def run(
                                fix="run it through the `caramba` command, which loads caramba.agents")
         process_handler(manifest, manifest.target(target).name, run_id=run_id, argv=["caramba", *sys.argv[1:]])
         return
+    if nproc_per_node is not None or nnodes > 1 or rdzv_endpoint:
+        from caramba.engine.train.launch import LaunchSpec, launch
+
+        # every rank is `caramba run` again; rank 0 prints the summary and runs finish_hooks
+        launch(LaunchSpec(file, nproc_per_node or 1, nnodes, rdzv_endpoint, target, tuple(set_ or ()),
+                          resume, device, run_id, allow_python_impl), manifest)
+        return
     from caramba.engine.runner import run_target
 
     result = run_target(manifest, target=target, run_id=run_id, resume=resume, device=device,
                         argv=["caramba", *sys.argv[1:]])
+    from caramba.engine.train.distributed import is_main_process
+
     out = Console(highlight=False, soft_wrap=True)
-    if result.state == "completed":
+    main_rank = is_main_process()  # under torchrun only rank 0 reports
+    if result.state == "completed" and main_rank:
         for hook in finish_hooks:
             hook(result)
     if result.state != "completed":
-        out.print(f"run {result.state} at {result.run_dir} — continue with: caramba run {file} "
-                  f"--target {result.target} --run-id {result.run_id} --resume")
+        if main_rank:
+            out.print(f"run {result.state} at {result.run_dir} — continue with: caramba run {file} "
+                      f"--target {result.target} --run-id {result.run_id} --resume")
         raise typer.Exit(130)
+    if not main_rank:
+        return
     for rid, metrics in result.results.items():
         shown = ", ".join(f"{k}={v:.4g}" for k, v in metrics.items() if k.startswith("val_") or k == "steps")
         out.print(f"[bold]{escape(rid)}[/]: {escape(shown)}")

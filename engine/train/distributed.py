@@ -57,6 +57,12 @@ def launched_world() -> tuple[int, int, int] | None:
     return int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"]), int(os.environ.get("LOCAL_RANK", "0"))
 
 
+def is_main_process() -> bool:
+    """True unless torchrun started this process as a rank other than 0."""
+    world = launched_world()
+    return world is None or world[0] == 0
+
+
 def target_strategy(tgt: Any) -> tuple[str, str | None]:
     """The one ``(strategy, backend)`` every run of the target agrees on."""
     seen = {(getattr(r.train, "distributed", "none"), getattr(r.train, "distributed_backend", None))
