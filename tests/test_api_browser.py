@@ -106,3 +106,59 @@ def test_live_run_page_in_chromium(tmp_path):
                 browser.close()
     shot = tmp_path / "run_page.png"
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def _write_finished_run(ws: Path, job: str) -> None:
+    """A finished run directory written by hand in the documented layout (docs/internals.md),
+    with verification and benchmark events the engine will emit, and its job record."""
+    from caramba.tools.job_store import JobRecord, JobStore
+
+    run_dir = ws / "runs" / "tiny" / "train" / job
+    (run_dir / "artifacts").mkdir(parents=True)
+    (run_dir / "manifest.yml").write_text(tiny(3))
+    (run_dir / "run.json").write_text(json.dumps({"manifest": "tiny", "target": "train", "run_id": job,
+                                                  "created": 1.0, "argv": [], "pid": 1, "state": "completed"}))
+    events = [{"event": "target_started", "run": None}, {"event": "run_started", "run": "a", "steps": 3}]
+    events += [{"event": "progress", "run": "a", "step": s, "total": 3, "loss": 4.0 - s / 10, "lr": 1e-3,
+                "tokens_per_s": 100.0 * s} for s in (1, 2, 3)]
+    events += [{"event": "eval", "run": "a", "step": 3, "val_loss": 3.95},
+               {"event": "verify", "run": "a", "check": "kvcache", "verdict": "pass", "max_abs_err": 2e-6},
+               {"event": "verify", "run": "a", "check": "fidelity", "verdict": "fail", "kl": 0.31},
+               {"event": "benchmark", "run": "a", "id": "latency", "batch": 1, "p50_ms": 8.25, "tokens_per_s": 121.0},
+               {"event": "run_finished", "run": "a", "metrics": {"train_loss": 3.7, "val_loss": 3.95}},
+               {"event": "target_finished", "run": None, "state": "completed"}]
+    (run_dir / "events.jsonl").write_text("".join(json.dumps({"ts": 1.0 + i, **e}) + "\n" for i, e in enumerate(events)))
+    (run_dir / "results.json").write_text(json.dumps({"runs": {"a": {"train_loss": 3.7, "val_loss": 3.95}}}))
+    JobStore(ws / ".caramba" / "jobs").save(JobRecord(job_id=job, manifest="manifests/tiny.yml", target="train",
+                                                      state="completed", log=".caramba/jobs/x.log",
+                                                      run_dir=f"runs/tiny/train/{job}"))
+
+
+def test_verdicts_and_benchmarks_render(tmp_path):
+    from playwright.sync_api import sync_playwright
+
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    job = "20260101-000000-abcdef01"
+    _write_finished_run(ws, job)
+    with api_server(ws) as srv, sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=FLAGS)
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 1400})
+            page.goto(f"{srv.url}/dashboard/#token={srv.token}")
+            page.wait_for_selector(f"#runs-table a[href='#/run/{job}']")
+            page.click(f"#runs-table a[href='#/run/{job}']")
+            page.wait_for_selector("#verdicts td.verdict-fail")
+            assert page.get_attribute("#loss-chart", "data-points") == "4"  # 3 train + 1 validation
+            assert page.locator("#loss-chart polyline").count() == 2
+            rows = page.locator("#verdicts tbody tr").all_inner_texts()
+            assert any("kvcache" in r and "pass" in r for r in rows) and any("fidelity" in r and "fail" in r for r in rows)
+            assert page.locator("#verdicts td.verdict-pass").count() == 1
+            page.wait_for_selector("#bench h3")
+            assert page.inner_text("#bench h3") == "latency"
+            bench = page.inner_text("#bench table")
+            assert "p50_ms" in bench and "8.25" in bench
+            assert "3.95" in page.inner_text("#final-metrics")
+            page.screenshot(path=str(tmp_path / "verdicts.png"), full_page=True)
+        finally:
+            browser.close()
