@@ -6,7 +6,8 @@ run id, jobs survive the server and are the same ones the MCP server sees.
 
 * ``POST /api/runs`` ``{path | text, target, overrides, device}`` → 201 + status (the
   manifest is validated first: a bad one is a 422 with every issue located);
-* ``GET /api/runs?state=&manifest=&target=&limit=&offset=`` newest first;
+* ``GET /api/runs?state=&manifest=&target=&limit=&offset=`` newest first (runs started with
+  ``caramba run`` in a terminal are included: :mod:`caramba.api.adopt`);
 * ``GET /api/runs/{id}`` state, progress (step/total/loss), latest metrics;
 * ``GET /api/runs/{id}/metrics?split=train&run=a&offset=0&limit=500`` rows of
   ``metrics.jsonl``, paginated (``next_offset`` is null on the last page);
@@ -33,6 +34,7 @@ from fastapi import APIRouter, Depends, Header, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 from sse_starlette import EventSourceResponse
 
+from caramba.api.adopt import adopt_cli_runs
 from caramba.api.app import get_deps
 from caramba.api.errors import NotFound
 from caramba.tools.common import ToolDeps, run_blocking
@@ -74,6 +76,8 @@ def job_record(deps: ToolDeps, job_id: str) -> JobRecord:
     """The job's record, or 404 (400 for an id that cannot be one)."""
     check_job_id(job_id)
     if not deps.jobs.store.path(job_id).exists():
+        adopt_cli_runs(deps.jobs)  # a run started with `caramba run` in a terminal
+    if not deps.jobs.store.path(job_id).exists():
         raise NotFound(f"no run '{job_id}' in this workspace", fix="GET /api/runs lists the runs")
     return deps.jobs.get(job_id)
 
@@ -96,6 +100,7 @@ async def list_runs(state: JobState | None = None,
                     limit: int = Query(50, ge=1, le=1000), offset: int = Query(0, ge=0),
                     deps: ToolDeps = Depends(get_deps)) -> RunList:
     """Runs of this workspace (started here or over MCP), newest first, filtered."""
+    await run_blocking(adopt_cli_runs, deps.jobs)
     recs = await run_blocking(deps.jobs.list)
     chosen = [r for r in recs if (state is None or r.state == state)
               and (manifest is None or manifest in r.manifest) and (target is None or r.target == target)]

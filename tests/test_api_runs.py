@@ -160,3 +160,45 @@ def test_cancel_resume_and_refusals(client):
     assert client.post("/api/runs/nope/cancel", headers=AUTH).status_code == 404
     assert client.get("/api/runs/..%2F..%2Fetc", headers=AUTH).status_code in (400, 404)
     assert client.get("/api/compare", params={"ids": "nope"}, headers=AUTH).status_code == 404
+
+
+def test_terminal_run_is_adopted_cancelled_and_resumed(client):
+    """A run started with ``caramba run`` in a terminal shows up (running, live), can be
+    cancelled through the API (SIGTERM to its process) and resumed as a job."""
+    import os
+    import subprocess
+    import sys
+
+    (client.ws / "long.yml").write_text(tiny(100_000, 1))
+    run_id = "20260101-120000-cli1"
+    env = {**os.environ, "CARAMBA_WORKSPACE": str(client.ws)}
+    proc = subprocess.Popen([sys.executable, "-m", "caramba", "run", "long.yml", "--run-id", run_id],
+                            cwd=client.ws, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 240
+        while True:
+            listed = client.get("/api/runs", headers=AUTH).json()["runs"]
+            st = next((r for r in listed if r["job_id"] == run_id), None)
+            if st is not None and (st["progress"]["step"] or 0) >= 2:
+                break
+            assert proc.poll() is None and time.monotonic() < deadline, st
+            time.sleep(0.3)
+        assert st["state"] == "running" and st["manifest"] == f"runs/tiny/train/{run_id}/manifest.yml"
+        done = client.post(f"/api/runs/{run_id}/cancel", params={"wait_s": 120}, headers=AUTH).json()
+        assert done["state"] == "cancelled" and done["resumable"] is True
+        assert proc.wait(timeout=60) is not None
+        stopped_at = done["progress"]["step"]
+        resumed = client.post(f"/api/runs/{run_id}/resume", headers=AUTH)
+        assert resumed.status_code == 200 and resumed.json()["state"] == "running"
+        deadline = time.monotonic() + 240
+        while (client.get(f"/api/runs/{run_id}", headers=AUTH).json()["progress"]["step"] or 0) <= stopped_at:
+            assert time.monotonic() < deadline
+            time.sleep(0.3)
+        final = client.post(f"/api/runs/{run_id}/cancel", params={"wait_s": 120}, headers=AUTH).json()
+        assert final["state"] == "cancelled"
+        steps = [r["step"] for r in client.get(f"/api/runs/{run_id}/metrics", params={"limit": 10_000},
+                                               headers=AUTH).json()["rows"]]
+        assert steps == sorted(steps) and steps[0] == 1  # one continuous curve across the resume
+    finally:
+        if proc.poll() is None:
+            proc.kill()
