@@ -9,7 +9,7 @@ from pydantic import ValidationError
 from caramba.engine.layers.attention import AttentionLayer
 from caramba.engine.layers.cache import KVCache
 from caramba.engine.layers.op_graph import OpGraphLayer
-from tests.library_fixtures import one_thread  # noqa: F401
+from caramba.tests.library_fixtures import one_thread  # noqa: F401
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

@@ -7,8 +7,8 @@ call ``caramba.cli.main`` in-process, which is the same entry point.
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -20,8 +20,9 @@ BAD = mutate(mutate(GOOD, "n_heads: ${n_heads}", "n_heads: 5"), "batch_size: 2",
 
 
 def test_validate_bad_manifest_subprocess(tmp_path: Path) -> None:
-    exe = shutil.which("caramba")
-    assert exe is not None, "the caramba console script is not installed in this environment"
+    # the console script of *this* interpreter's environment (PATH may not include the venv)
+    exe = str(Path(sys.executable).parent / "caramba")
+    assert Path(exe).is_file(), "the caramba console script is not installed in this environment"
     path = write(tmp_path, BAD, "bad.yml")
     proc = subprocess.run([exe, "validate", str(path)], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2
