@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from caramba.engine.errors import CarambaError, NotImplementedYet
+from caramba.engine.errors import CarambaError
 from caramba.workspace import Workspace
 
 
@@ -46,17 +46,6 @@ class RunResult:
     state: str  # completed | cancelled
     results: dict[str, dict[str, float]] = field(default_factory=dict)  # runs[].id -> final metrics
     artifacts: list[Path] = field(default_factory=list)
-
-
-def _refuse_later_features(target: Any) -> None:
-    """Fail before any training when the target needs a feature not built yet."""
-    if getattr(target, "benchmarks", None):
-        raise NotImplementedYet(f"target '{target.name}': benchmarks are not implemented yet",
-                                fix="remove the target's 'benchmarks' list (or override it with --set) to train only")
-    for run in target.runs:
-        if getattr(run, "verify", None) is not None:
-            raise NotImplementedYet(f"runs[{run.id}].verify: verification gates are not implemented yet",
-                                    fix="remove the run's 'verify' block to train only")
 
 
 def run_target(manifest: Any, target: str | None = None, run_id: str | None = None, resume: bool = False,
@@ -74,7 +63,9 @@ def run_target(manifest: Any, target: str | None = None, run_id: str | None = No
     if not isinstance(tgt, ExperimentTarget):
         raise CarambaError(f"target '{tgt.name}' is a process target (an agent workflow), not an experiment",
                            fix="run it with the agents (caramba brainstorm/process commands), or pick an experiment target")
-    _refuse_later_features(tgt)
+    from caramba.engine.verify.apples import enforce_apples_to_apples
+
+    enforce_apples_to_apples(manifest)
     log_opts = resolve_logging(manifest.defaults.logging)
     check_wandb(log_opts)
     ws = workspace or Workspace()
@@ -129,15 +120,19 @@ def _run_target(manifest: Any, tgt: Any, ws: Workspace, folder: Path, parallel: 
     try:
         with StopSignals() as stop:
             recorder.event("target_started", None, target=tgt.name, run_id=rid, run_dir=str(run_dir), resumed=resuming)
-            from caramba.engine.train.target import train_target
+            from caramba.engine.train.target import _manifest_dir, train_target
+            from caramba.engine.verify.hooks import PostRun
 
+            post = PostRun(manifest, tgt, run_dir, workspace_root=ws.root, manifest_dir=_manifest_dir(manifest))
             state, results = train_target(manifest, tgt, run_dir, recorder, device=device, workspace=ws,
-                                          resuming=resuming, should_stop=stop, parallel=parallel)
+                                          resuming=resuming, should_stop=stop, parallel=parallel,
+                                          post=post if parallel.is_main else None)
             artifacts: list[Path] = []
             if state == "completed" and parallel.is_main:
                 from caramba.engine.artifacts import write_artifacts
 
                 artifacts = write_artifacts(run_dir, tgt, results, recorder)
+                artifacts += post.finish(recorder, artifacts)  # benchmarks, verdicts, artifacts_index.json
             recorder.event("target_finished", None, state=state)
             if info is not None:
                 info.set_state(state)

@@ -19,13 +19,11 @@ from caramba.engine.errors import CarambaError, NotImplementedYet
 
 #: accepted by the schema, implemented by later work: a run that sets them (to anything
 #: but the schema's default) stops here with NotImplementedYet.
+#: trainer.upcycle's fields: passed through (into TrainOptions) only for phase blockwise/global.
+UPCYCLE_FIELDS: tuple[str, ...] = ("teacher_ckpt", "cache_teacher_outputs", "dba_init", "convergence_target",
+                                   "convergence_patience", "convergence_max_steps")
 LATER_FIELDS: dict[str, str] = {
-    "teacher_ckpt": "distillation from a teacher (trainer.upcycle)",
-    "cache_teacher_outputs": "distillation from a teacher (trainer.upcycle)",
-    "dba_init": "upcycle surgery (trainer.upcycle)",
-    "convergence_target": "convergence-based stopping",
-    "convergence_patience": "convergence-based stopping",
-    "convergence_max_steps": "convergence-based stopping",
+    **{name: "upcycling (trainer.upcycle with train.phase: blockwise | global)" for name in UPCYCLE_FIELDS},
     "orchestrator_enabled": "the optimizer orchestrator",
     "orchestrator_decision_interval": "the optimizer orchestrator",
     "orchestrator_initial_strategy": "the optimizer orchestrator",
@@ -64,6 +62,13 @@ class TrainOptions(BaseModel):
     keep_checkpoints: int = Field(3, ge=1, description="keep the newest K step checkpoints")
     log_every: int = Field(10, gt=0, description="train metrics every N steps")
     deterministic: bool = Field(False, description="torch deterministic algorithms (slower on CUDA)")
+    # trainer.upcycle (phase blockwise/global only; see engine/train/upcycle.py)
+    teacher_ckpt: str | None = None
+    cache_teacher_outputs: bool = False
+    dba_init: Literal["svd", "random", "fresh"] = "svd"
+    convergence_target: float | None = None
+    convergence_patience: int = 100
+    convergence_max_steps: int | None = None
     distributed: Literal["none", "ddp", "fsdp"] = Field(
         "none", description="data parallelism (caramba.engine.train.distributed); batch_size is the global batch")
     distributed_backend: Literal["nccl", "gloo"] | None = Field(None, description="None: nccl on CUDA, gloo on CPU")
@@ -120,15 +125,16 @@ def resolve_train_options(train: Any, *, runtime: Any = None, logging: Any = Non
     """
     data = as_dict(train)
     data.pop("peft", None)  # applied to the model, not the loop: caramba.engine.train.init_weights
+    upcycle = {k: data.pop(k) for k in UPCYCLE_FIELDS if k in data} if data.get("phase", "standard") != "standard" else {}
     for name, feature in LATER_FIELDS.items():
         value = data.pop(name, None)
+        if value not in (None, False, {}, [], _later_default(train, name)) and name in UPCYCLE_FIELDS:
+            raise CarambaError(f"runs[{run_id}].train.{name} applies only to {feature}",
+                               fix=f"set train.phase: blockwise | global with trainer.upcycle, or remove '{name}'")
         if value not in (None, False, {}, [], _later_default(train, name)):
             raise NotImplementedYet(f"runs[{run_id}].train.{name}: {feature} is not implemented yet",
                                     fix=f"remove '{name}' from the run's train config")
-    phase = data.get("phase", "standard")
-    if phase != "standard":
-        raise NotImplementedYet(f"runs[{run_id}].train.phase '{phase}' (upcycling) is not implemented yet",
-                                fix="use phase: standard with trainer.standard")
+    data.update(upcycle)
     merged: dict[str, Any] = {}
     rt, lg = as_dict(runtime), as_dict(logging)
     for key in ("save_every", "keep_checkpoints", "deterministic"):

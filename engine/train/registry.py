@@ -18,4 +18,4 @@ from caramba.engine.registry import Registry
 OBJECTIVES: Registry = Registry("objective", modules=("caramba.engine.train.objectives",
                                                    "caramba.engine.train.objectives_library"))
 TASKS: Registry = Registry("task", modules=("caramba.engine.train.tasks", "caramba.engine.train.tasks_library"))
-TRAINERS: Registry = Registry("trainer", modules=("caramba.engine.train.trainer",))
+TRAINERS: Registry = Registry("trainer", modules=("caramba.engine.train.trainer", "caramba.engine.train.upcycle"))

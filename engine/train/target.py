@@ -44,8 +44,11 @@ def _manifest_dir(manifest: Any) -> Path | None:
 
 def train_target(manifest: Any, tgt: Any, run_dir: Path, recorder: RunRecorder, *, device: str | None,
                  workspace: Workspace, resuming: bool, should_stop: Callable[[], bool],
-                 parallel: Parallel | None = None) -> tuple[str, dict[str, dict[str, float]]]:
-    """Returns ``(state, {run id: final metrics})`` with state ``completed`` or ``cancelled``."""
+                 parallel: Parallel | None = None, post: Any = None) -> tuple[str, dict[str, dict[str, float]]]:
+    """Returns ``(state, {run id: final metrics})`` with state ``completed`` or ``cancelled``.
+
+    ``post`` (:class:`caramba.engine.verify.hooks.PostRun`) is told about every finished
+    run (its ``verify`` gate runs there)."""
     from caramba.engine.systems.build import build_system
 
     parallel = parallel or Parallel()
@@ -75,6 +78,8 @@ def train_target(manifest: Any, tgt: Any, run_dir: Path, recorder: RunRecorder, 
                 if state.get("final_metrics") is not None and int(state["step"]) >= run.steps:
                     results[run.id] = state["final_metrics"]
                     recorder.event("run_finished", run.id, metrics=results[run.id], skipped=True)
+                    if post is not None:
+                        post.after_run(run, system, trainer, None, recorder, verify=False)
                     continue
             start = int(state["step"]) if state is not None else 0
             later = set(order[index + 1:])
@@ -98,5 +103,7 @@ def train_target(manifest: Any, tgt: Any, run_dir: Path, recorder: RunRecorder, 
         results[run.id] = outcome.metrics
         recorder.event("run_finished", run.id, metrics=outcome.metrics)
         system = job.system
+        if post is not None:
+            post.after_run(run, system, trainer, data_cache[key], recorder)
     return "completed", results
 

@@ -107,6 +107,9 @@ class StandardTrainer(Component):
 
     def train(self, job: TrainJob) -> TrainOutcome:
         opts = job.opts
+        if opts.phase != "standard" and type(self) is StandardTrainer and not getattr(job, "upcycle", False):
+            raise CarambaError(f"runs[{job.run_id}].train.phase '{opts.phase}' needs trainer.upcycle",
+                               fix="set the target's trainer: trainer.upcycle, or phase: standard")
         if opts.num_workers:
             raise NotImplementedYet("train.num_workers > 0 (worker processes for data loading) is not implemented yet",
                                     fix="set num_workers: 0 (batches are cut from memory-mapped arrays in-process)")
