@@ -65,6 +65,8 @@ def test_no_secrets_in_compose_dockerfile_or_env_example():
         assert example[key] == "", key
     used = set(re.findall(r"\$\{([A-Z0-9_]+)", text))
     assert used <= set(example), f"undocumented variables: {used - set(example)}"
+    ignored = (ROOT / ".dockerignore").read_text().split()
+    assert {".env", ".venv", ".caramba", "runs"} <= set(ignored)  # no secrets or local state in the image
     dockerfile = (ROOT / "Dockerfile").read_text()
     assert "ARG BASE=python:3.11" in dockerfile and "FROM ${BASE}" in dockerfile
     assert "ARG TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu" in dockerfile

@@ -45,7 +45,7 @@ async function runsPage() {
     const ids = [...document.querySelectorAll("input.pick:checked")].map((c) => c.value);
     if (ids.length >= 2) location.hash = `#/compare/${ids.join(",")}`;
   };
-  document.getElementById("state").onchange = refresh;
+  document.getElementById("state").onchange = () => refresh();
   async function refresh() {
     const state = document.getElementById("state").value;
     const data = await api(`/api/runs?limit=200${state ? `&state=${state}` : ""}`);
@@ -57,13 +57,20 @@ async function runsPage() {
         <td>${stateBadge(r.state)}</td><td>${p.step ?? ""}${p.total ? " / " + p.total : ""}</td>
         <td>${num(p.loss)}</td><td>${when(r.created)}</td></tr>`;
     }).join("");
+    const active = data.runs.some((r) => r.state === "running" || r.state === "starting");
     document.getElementById("runs").innerHTML = data.runs.length ? `<table id="runs-table"><thead><tr><th></th><th>run</th>
       <th>manifest</th><th>target</th><th>state</th><th>step</th><th>loss</th><th>started</th></tr></thead><tbody>${rows}</tbody></table>`
       : `<p class="muted">No runs yet: start one above, over MCP, or with POST /api/runs.</p>`;
+    return active;
   }
-  await refresh();
-  const timer = setInterval(() => refresh().catch(() => {}), 2000);
-  return () => clearInterval(timer);
+  // refresh every 2 s while a run is active, every 15 s otherwise (listing reads every run's events)
+  let timer = null;
+  const tick = async () => {
+    const active = await refresh().catch(() => true);
+    timer = setTimeout(tick, active ? 2000 : 15000);
+  };
+  await tick();
+  return () => clearTimeout(timer);
 }
 
 async function route() {
