@@ -1,7 +1,8 @@
 """Block-wise quantisation of cached key/value vectors (``q8_0``, ``q4_0``) and their sizes.
 
 A cached tensor ``x (..., D)`` is cut along its last dimension into blocks of ``qblock``
-values (``D`` is zero-padded up to a multiple of ``qblock``); each block stores one fp16
+values (``D`` is zero-padded up to a multiple of ``qblock``; a vector narrower than ``qblock`` is one
+block of its own width); each block stores one fp16
 scale and its values as small integers — the llama.cpp ``Q8_0``/``Q4_0`` layouts:
 
 * ``q8_0``: ``scale = absmax / 127``, ``data = round(x / scale)`` as int8 in [-127, 127];
@@ -39,6 +40,12 @@ def check_kind(kind: str, qblock: int) -> None:
                            fix="use qblock: 32 (the llama.cpp block size)")
 
 
+def block_for(dim: int, qblock: int) -> int:
+    """The block actually used: ``qblock``, or the (even-rounded) width of a narrower vector,
+    so narrow heads (e.g. DBA's 8-wide keys) are not padded up to a whole block."""
+    return qblock if dim >= qblock else dim + dim % 2
+
+
 def padded_dim(dim: int, qblock: int) -> int:
     return int(math.ceil(dim / qblock) * qblock)
 
@@ -49,6 +56,7 @@ def bytes_per_vector(kind: str, dim: int, qblock: int = 32) -> int:
         return 4 * dim
     if kind == "fp16":
         return 2 * dim
+    qblock = block_for(dim, qblock)
     dp = padded_dim(dim, qblock)
     scales = 2 * (dp // qblock)
     return (dp if kind == "q8_0" else dp // 2) + scales
@@ -61,6 +69,7 @@ def quantize(x: torch.Tensor, kind: str, qblock: int = 32) -> tuple[torch.Tensor
     if kind == "fp16":
         return x.to(torch.float16), None
     *lead, D = x.shape
+    qblock = block_for(D, qblock)
     dp = padded_dim(D, qblock)
     xf = x.float()
     if dp != D:
@@ -90,6 +99,7 @@ def dequantize(data: torch.Tensor, scales: torch.Tensor | None, kind: str, dim: 
         lo, hi = (data & 0xF).float() - 8, (data >> 4).float() - 8
         vals = torch.stack((lo, hi), -1).flatten(-2)
     *lead, dp = vals.shape
+    qblock = block_for(dim, qblock)
     out = (vals.reshape(*lead, dp // qblock, qblock) * scales.float()[..., None]).reshape(*lead, dp)
     return out[..., :dim]
 
@@ -100,6 +110,7 @@ def storage_shape(kind: str, dim: int, qblock: int) -> tuple[tuple[int, torch.dt
         return (dim, torch.float32), None
     if kind == "fp16":
         return (dim, torch.float16), None
+    qblock = block_for(dim, qblock)
     dp = padded_dim(dim, qblock)
     data = (dp, torch.int8) if kind == "q8_0" else (dp // 2, torch.uint8)
     return data, (dp // qblock, torch.float16)

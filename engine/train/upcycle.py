@@ -166,7 +166,7 @@ class UpcycleTrainer(Component):
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 optimizer.step()
-                loss_v, gstep = float(loss), gstep + 1
+                loss_v, gstep = float(loss.detach()), gstep + 1
                 if step % opts.log_every == 0 or step == 1:
                     job.recorder.metric({"run": job.run_id, "step": gstep, "split": "train", "loss": loss_v,
                                          "block": i})
