@@ -24,6 +24,7 @@ says how to continue with ``--resume`` — on the same or another number of proc
 from __future__ import annotations
 
 import json
+import signal
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -98,7 +99,9 @@ def _check(spec: LaunchSpec, manifest: Any) -> Any:
 def _failure_text(err: Any) -> tuple[str, bool]:
     """One line per failed rank; and whether every rank merely stopped on a signal (130)."""
     lines, cancelled = [], True
-    for rank, f in sorted(err.failures.items()):
+    # the cause first: ranks that torchrun itself stopped (SIGTERM) come after the one that failed
+    order = sorted(err.failures.items(), key=lambda kv: (kv[1].exitcode == -signal.SIGTERM, kv[0]))
+    for rank, f in order:
         how = f"killed by {f.signal_name()}" if f.exitcode < 0 else f"exit code {f.exitcode}"
         message = f.message if isinstance(f.message, str) else json.dumps(f.message)
         if message.startswith("Signal ") or message.startswith("To enable traceback"):
