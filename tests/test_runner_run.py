@@ -37,7 +37,7 @@ def test_run_target_writes_the_documented_run_directory(tmp_path):
     assert all({"step", "total", "loss", "lr", "tokens_per_s", "eta_s"} <= set(p) and p["run"] == "train" for p in prog)
     assert [e["step"] for e in events if e["event"] == "eval"] == [6, 12]
     assert [e["step"] for e in events if e["event"] == "checkpoint"] == [4, 8, 12]
-    assert {e["kind"] for e in events if e["event"] == "artifact"} == {"table", "latex", "plot", "results"}
+    assert {e["kind"] for e in events if e["event"] == "artifact"} == {"table", "latex", "plot", "results", "index"}
     rows = read_jsonl(rd / "metrics.jsonl")
     assert {r["split"] for r in rows} == {"train", "val"}
     assert all({"run", "step", "split", "loss"} <= set(r) for r in rows)
@@ -91,7 +91,8 @@ def test_wandb_enabled_without_package_is_a_clear_error(tmp_path):
 
 def test_later_features_raise_not_implemented_when_needed(tmp_path):
     manifest = load_manifest(write_tiny_lm(tmp_path), overrides=["targets[0].runs[0].train.convergence_target=0.5"])
-    with pytest.raises(NotImplementedYet, match="convergence"):
+    # upcycle-only fields on a standard run are refused (they apply to trainer.upcycle phases)
+    with pytest.raises(CarambaError, match="convergence_target applies only to upcycling"):
         run_target(manifest, workspace=Workspace(tmp_path), console=False)
     rd = next((tmp_path / "runs" / "tiny_train" / "lm").iterdir())
     assert json.loads((rd / "run.json").read_text())["state"] == "failed"

@@ -91,10 +91,10 @@ def test_schedules_warm_up_then_decay_to_floor(sched):
 def test_train_options_from_manifest_train_config():
     opts = resolve_train_options(TrainConfig(lr=1e-3, save_every=5, eval_every=2), run_id="a")
     assert opts.lr == 1e-3 and opts.save_every == 5 and opts.eval_every == 2
-    with pytest.raises(NotImplementedYet, match=r"runs\[a\].train.teacher_ckpt"):
+    with pytest.raises(CarambaError, match=r"runs\[a\].train.teacher_ckpt applies only to upcycling"):
         resolve_train_options(TrainConfig(teacher_ckpt="hf://x"), run_id="a")
-    with pytest.raises(NotImplementedYet, match="phase 'blockwise'"):
-        resolve_train_options(TrainConfig(phase="blockwise"), run_id="a")
+    up = resolve_train_options(TrainConfig(phase="blockwise", teacher_ckpt="t/train"), run_id="a")
+    assert up.phase == "blockwise" and up.teacher_ckpt == "t/train"   # trainer.upcycle's fields pass through
     with pytest.raises(NotImplementedYet, match="distributed"):
         resolve_train_options(TrainConfig(distributed="ddp"), run_id="a")
     with pytest.raises(CarambaError, match=r"runs\[a\].train.batch_size"):
