@@ -8,7 +8,7 @@ import math
 import pytest
 import torch
 
-from caramba.engine.errors import CarambaError, NotImplementedYet
+from caramba.engine.errors import CarambaError
 from caramba.engine.manifest.schema_train import TrainConfig
 from caramba.engine.train.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
 from caramba.engine.train.optim import lr_multiplier, make_optimizer, param_groups
@@ -95,8 +95,7 @@ def test_train_options_from_manifest_train_config():
         resolve_train_options(TrainConfig(teacher_ckpt="hf://x"), run_id="a")
     up = resolve_train_options(TrainConfig(phase="blockwise", teacher_ckpt="t/train"), run_id="a")
     assert up.phase == "blockwise" and up.teacher_ckpt == "t/train"   # trainer.upcycle's fields pass through
-    with pytest.raises(NotImplementedYet, match="distributed"):
-        resolve_train_options(TrainConfig(distributed="ddp"), run_id="a")
+    assert resolve_train_options(TrainConfig(distributed="ddp"), run_id="a").distributed == "ddp"
     with pytest.raises(CarambaError, match=r"runs\[a\].train.batch_size"):
         resolve_train_options({"batch_size": 0}, run_id="a")
 
