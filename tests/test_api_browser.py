@@ -109,8 +109,9 @@ def test_live_run_page_in_chromium(tmp_path):
 
 
 def _write_finished_run(ws: Path, job: str) -> None:
-    """A finished run directory written by hand in the documented layout (docs/internals.md),
-    with verification and benchmark events the engine will emit, and its job record."""
+    """A finished run directory written by hand in the layout the engine writes (events of
+    engine/verify/report.py and engine/bench/run.py, results.json of
+    engine/artifacts/bench_writer.py), and its job record."""
     from caramba.tools.job_store import JobRecord, JobStore
 
     run_dir = ws / "runs" / "tiny" / "train" / job
@@ -121,14 +122,23 @@ def _write_finished_run(ws: Path, job: str) -> None:
     events = [{"event": "target_started", "run": None}, {"event": "run_started", "run": "a", "steps": 3}]
     events += [{"event": "progress", "run": "a", "step": s, "total": 3, "loss": 4.0 - s / 10, "lr": 1e-3,
                 "tokens_per_s": 100.0 * s} for s in (1, 2, 3)]
-    events += [{"event": "eval", "run": "a", "step": 3, "val_loss": 3.95},
-               {"event": "verify", "run": "a", "check": "kvcache", "verdict": "pass", "max_abs_err": 2e-6},
-               {"event": "verify", "run": "a", "check": "fidelity", "verdict": "fail", "kl": 0.31},
-               {"event": "benchmark", "run": "a", "id": "latency", "batch": 1, "p50_ms": 8.25, "tokens_per_s": 121.0},
+    kv = {"type": "kvcache", "passed": True, "metrics": {"max_abs_err": 2e-6}, "thresholds": {"max_abs_err": 1e-4},
+          "failures": []}
+    fid = {"type": "fidelity", "passed": False, "metrics": {"kl": 0.31}, "thresholds": {"kl": 0.1},
+           "failures": ["kl = 0.31 > the bound 0.1"]}
+    events += [{"event": "eval", "run": "a", "step": 3, "val_loss": 3.95}]
+    events += [{"event": "verify", "run": run, "verdict": "pass" if v["passed"] else "fail", "type": v["type"],
+                "metrics": v["metrics"], "thresholds": v["thresholds"], "failures": v["failures"], "fail_fast": False}
+               for run, v in (("a", kv), ("b", fid))]
+    events += [{"event": "benchmark", "run": None, "id": "latency", "type": "latency", "rows": 2, "models": ["student"]},
                {"event": "run_finished", "run": "a", "metrics": {"train_loss": 3.7, "val_loss": 3.95}},
                {"event": "target_finished", "run": None, "state": "completed"}]
     (run_dir / "events.jsonl").write_text("".join(json.dumps({"ts": 1.0 + i, **e}) + "\n" for i, e in enumerate(events)))
-    (run_dir / "results.json").write_text(json.dumps({"runs": {"a": {"train_loss": 3.7, "val_loss": 3.95}}}))
+    bench_rows = [{"model": "student", "repeat": 0, "seed": 0, "context": c, "p50_ms": p} for c, p in ((128, 8.25), (512, 19.5))]
+    (run_dir / "results.json").write_text(json.dumps({
+        "runs": {"a": {"train_loss": 3.7, "val_loss": 3.95}}, "verdicts": {"a": kv, "b": fid},
+        "benchmarks": {"latency": {"type": "latency", "models": ["student"], "repeats": 1, "device": "cpu",
+                                   "versions": {}, "rows": bench_rows}}}))
     JobStore(ws / ".caramba" / "jobs").save(JobRecord(job_id=job, manifest="manifests/tiny.yml", target="train",
                                                       state="completed", log=".caramba/jobs/x.log",
                                                       run_dir=f"runs/tiny/train/{job}"))
@@ -152,12 +162,14 @@ def test_verdicts_and_benchmarks_render(tmp_path):
             assert page.get_attribute("#loss-chart", "data-points") == "4"  # 3 train + 1 validation
             assert page.locator("#loss-chart polyline").count() == 2
             rows = page.locator("#verdicts tbody tr").all_inner_texts()
-            assert any("kvcache" in r and "pass" in r for r in rows) and any("fidelity" in r and "fail" in r for r in rows)
+            assert len(rows) == 2  # the results.json verdicts replace the streamed ones, no duplicates
+            assert any("kvcache" in r and "pass" in r and "2.000e-6" in r for r in rows)
+            assert any("fidelity" in r and "fail" in r and "0.31 > the bound" in r for r in rows)
             assert page.locator("#verdicts td.verdict-pass").count() == 1
             page.wait_for_selector("#bench h3")
             assert page.inner_text("#bench h3") == "latency"
             bench = page.inner_text("#bench table")
-            assert "p50_ms" in bench and "8.25" in bench
+            assert "p50_ms" in bench and "19.5" in bench and "512" in bench
             assert "3.95" in page.inner_text("#final-metrics")
             page.screenshot(path=str(tmp_path / "verdicts.png"), full_page=True)
         finally:

@@ -26,7 +26,7 @@ export async function runPage(app, id) {
   const lr = new LineChart(charts, { title: "learning rate", xLabel: "step" });
   const tps = new LineChart(charts, { title: "throughput (tokens/s)", xLabel: "step" });
   loss.svg.id = "loss-chart";
-  const verdicts = [], benches = [], finals = {};
+  const verdicts = [], benches = {}, finals = {};
   let state = st.state, redraw = false, treeShown = false;
 
   const setState = (s, message) => {
@@ -54,8 +54,8 @@ export async function runPage(app, id) {
       $("#step-text").textContent = `${run}: step ${ev.step}/${ev.total ?? "?"} · loss ${num(ev.loss)}`;
       redraw = true;
     } else if (type === "eval") { loss.add(`${run} val`, ev.step, ev.val_loss); redraw = true; }
-    else if (type === "verify") { verdicts.push(ev); showVerdicts([]); }
-    else if (type === "benchmark") { benches.push(ev); showBenches([]); }
+    else if (type === "verify") { verdicts.push(verdictRow(run, ev)); showVerdicts(verdicts); }
+    else if (type === "benchmark") { benches[ev.id] = ev; showBenches(benches); }
     else if (type === "run_finished") { finals[run] = ev.metrics || {}; showFinals(finals); }
     else if (type === "artifact") showArtifacts();
     if (type === "target_finished" || type === "end") loadResults();
@@ -67,21 +67,32 @@ export async function runPage(app, id) {
     const rows = Object.entries(runs).map(([rid, m]) => ({ run: rid, ...(m.metrics ?? m) }));
     $("#final").innerHTML = rows.length ? table(rows, null, "final-metrics") : `<p class="muted">no final metrics</p>`;
   }
-  function showVerdicts(fromResults) {
-    const rows = [...fromResults, ...verdicts.map(({ ts, event, ...rest }) => rest)];
+  // verify events / results.json verdicts: {run, type, verdict|passed, metrics, thresholds, failures}
+  function verdictRow(run, v) {
+    const verdict = v.verdict ?? (v.passed === undefined ? "" : v.passed ? "pass" : "fail");
+    const metrics = v.metrics || {};
+    return { run, check: v.type ?? v.check ?? "", verdict, ...metrics,
+             failures: (v.failures || []).join("; ") };
+  }
+  function showVerdicts(rows) {
     if (!rows.length) return;
-    $("#verify").innerHTML = table(rows, null, "verdicts");
+    const metricCols = [...new Set(rows.flatMap((r) => Object.keys(r)))].filter((c) => !["run", "check", "verdict", "failures"].includes(c));
+    $("#verify").innerHTML = table(rows, ["run", "check", "verdict", ...metricCols, "failures"], "verdicts");
     $("#verify").querySelectorAll("td").forEach((td) => {
       const t = td.textContent.trim().toLowerCase();
-      if (["pass", "passed", "ok", "✔"].includes(t)) td.classList.add("verdict-pass");
-      if (["fail", "failed", "✘"].includes(t)) td.classList.add("verdict-fail");
+      if (t === "pass") td.classList.add("verdict-pass");
+      if (t === "fail") td.classList.add("verdict-fail");
     });
   }
-  function showBenches(fromResults) {
-    const groups = {};
-    for (const { ts, event, ...row } of [...fromResults, ...benches]) (groups[row.id ?? row.kind ?? "benchmark"] ??= []).push(row);
-    if (!Object.keys(groups).length) return;
-    $("#bench").innerHTML = Object.entries(groups).map(([name, rows]) => `<h3>${esc(name)}</h3>${table(rows)}`).join("");
+  // benchmark events carry {id, type, rows: count}; results.json has the measured rows
+  function showBenches(byId) {
+    const ids = Object.keys(byId);
+    if (!ids.length) return;
+    $("#bench").innerHTML = ids.map((id) => {
+      const b = byId[id];
+      const head = `<h3>${esc(id)}</h3><p class="muted">${esc(b.type ?? "")}${b.device ? " · " + esc(b.device) : ""}</p>`;
+      return head + (Array.isArray(b.rows) ? table(b.rows) : `<p class="muted">${num(b.rows)} rows measured; the table appears when the run finishes</p>`);
+    }).join("");
   }
   async function showArtifacts() {
     const list = await api(`${base}/artifacts`).catch(() => []);
@@ -114,10 +125,13 @@ export async function runPage(app, id) {
     if (!res || !res.results) return;
     const r = res.results;
     if (r.runs) showFinals(Array.isArray(r.runs) ? Object.fromEntries(r.runs.map((x) => [x.id, x])) : r.runs);
-    const v = r.verdicts ?? r.verify;
-    if (v) showVerdicts(Array.isArray(v) ? v : Object.entries(v).map(([k, x]) => ({ check: k, ...(typeof x === "object" ? x : { verdict: x }) })));
-    const b = r.benchmarks;
-    if (b) showBenches(Array.isArray(b) ? b : Object.entries(b).flatMap(([k, x]) => (Array.isArray(x) ? x : [x]).map((row) => ({ id: k, ...row }))));
+    const v = r.verdicts;
+    if (v && typeof v === "object") {
+      const rows = Array.isArray(v) ? v.map((x) => verdictRow(x.run ?? "", x))
+        : Object.entries(v).flatMap(([rid, x]) => (Array.isArray(x) ? x : [x]).map((y) => verdictRow(rid, y)));
+      showVerdicts(rows);
+    }
+    if (r.benchmarks && typeof r.benchmarks === "object") showBenches(r.benchmarks);
     showArtifacts();
   }
 
