@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import secrets
 from pathlib import Path
 from typing import Any
 
@@ -85,7 +86,9 @@ def materialize(deps: ToolDeps, path: str | None, text: str | None) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     dst = folder / f"{hashlib.sha256(body.encode()).hexdigest()[:20]}.yml"
     if not dst.exists():
-        tmp = dst.with_name(f".{dst.name}.{os.getpid()}.tmp")
+        # unique per writer: identical texts submitted at once (threads of this server or
+        # other processes) must not share a temp file
+        tmp = dst.with_name(f".{dst.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
         tmp.write_text(body)
         os.replace(tmp, dst)
     return dst
