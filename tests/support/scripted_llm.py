@@ -39,19 +39,16 @@ Events chunks (content deltas, tool-call deltas, a finish chunk and ``[DONE]``).
 
 from __future__ import annotations
 
-import hashlib
 import json
-import math
-import re
 import threading
-import time
-import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
+
+from caramba.tests.support.openai_wire import completion, hashing_embedding, stream_chunks
 
 JsonReply = dict[str, Any] | Callable[["ChatRequest"], dict[str, Any]]
 
@@ -117,16 +114,6 @@ class _Turn:
     content: str | None
     tool_calls: list[dict[str, Any]] = field(default_factory=list)
     when: Callable[[dict[str, Any]], bool] | None = None
-
-
-def hashing_embedding(text: str, dim: int) -> list[float]:
-    """Deterministic bag-of-words vector: shared words → similar vectors."""
-    vec = [0.0] * dim
-    for w in re.findall(r"[a-z0-9]+", text.lower()):
-        h = int.from_bytes(hashlib.blake2b(w.encode(), digest_size=8).digest(), "little")
-        vec[h % dim] += 1.0 if (h >> 63) & 1 else -1.0
-    norm = math.sqrt(sum(v * v for v in vec)) or 1.0
-    return [v / norm for v in vec]
 
 
 class ScriptedLLM:
@@ -227,36 +214,6 @@ class ScriptedLLM:
         return None
 
 
-def _completion(model: str, content: str | None, tool_calls: list[dict[str, Any]]) -> dict[str, Any]:
-    msg: dict[str, Any] = {"role": "assistant", "content": content}
-    if tool_calls:
-        msg["tool_calls"] = [{"id": f"call_{uuid.uuid4().hex[:12]}", "type": "function",
-                              "function": {"name": c["name"], "arguments": json.dumps(c.get("arguments", {}))}}
-                             for c in tool_calls]
-    words = len((content or "").split())
-    return {"id": f"chatcmpl-{uuid.uuid4().hex[:12]}", "object": "chat.completion",
-            "created": int(time.time()), "model": model,
-            "choices": [{"index": 0, "message": msg,
-                         "finish_reason": "tool_calls" if tool_calls else "stop"}],
-            "usage": {"prompt_tokens": 10, "completion_tokens": words, "total_tokens": 10 + words}}
-
-
-def _stream_chunks(model: str, content: str | None, tool_calls: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
-    base = {"id": f"chatcmpl-{uuid.uuid4().hex[:12]}", "object": "chat.completion.chunk",
-            "created": int(time.time()), "model": model}
-
-    def chunk(delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
-        return {**base, "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
-
-    yield chunk({"role": "assistant", "content": ""})
-    for piece in re.findall(r"\S+\s*|\s+", content or ""):
-        yield chunk({"content": piece})
-    for i, c in enumerate(tool_calls):
-        yield chunk({"tool_calls": [{"index": i, "id": f"call_{uuid.uuid4().hex[:12]}", "type": "function",
-                                     "function": {"name": c["name"], "arguments": json.dumps(c.get("arguments", {}))}}]})
-    yield chunk({}, "tool_calls" if tool_calls else "stop")
-
-
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     llm: ScriptedLLM
@@ -309,14 +266,14 @@ class _Handler(BaseHTTPRequestHandler):
         content, tool_calls = answer
         model = str(body.get("model", "scripted"))
         if not body.get("stream"):
-            self._send_json(200, _completion(model, content, tool_calls))
+            self._send_json(200, completion(model, content, tool_calls))
             return
         self.send_response(200)
         self.send_header("Content-Type", "text/event-stream")
         self.send_header("Cache-Control", "no-cache")
         self.send_header("Connection", "close")
         self.end_headers()
-        for ch in _stream_chunks(model, content, tool_calls):
+        for ch in stream_chunks(model, content, tool_calls):
             self.wfile.write(f"data: {json.dumps(ch)}\n\n".encode())
             self.wfile.flush()
         self.wfile.write(b"data: [DONE]\n\n")
