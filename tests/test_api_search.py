@@ -7,6 +7,7 @@ from fastapi.testclient import TestClient
 
 from caramba.api.app import ApiOptions, create_app
 from caramba.tests.support.falkordb import falkordb_workspace  # noqa: F401  (fixture)
+from caramba.tests.support.toy_package import write_toy_package
 
 AUTH = {"Authorization": "Bearer s"}
 
@@ -25,29 +26,9 @@ def gate(x):
     return x
 '''
 
-MANIFEST = """\
-version: 2
-name: toy
-targets:
-  - type: experiment
-    name: t
-    system:
-      config:
-        model:
-          topology:
-            type: StackedTopology
-            layers:
-              - {type: SSMLayer, d_model: 8}
-"""
-
-
 def test_codegraph_memory_rag_routes(falkordb_workspace):
     ws, _ep = falkordb_workspace
-    pkg = ws.root / "toy"
-    pkg.mkdir()
-    (pkg / "__init__.py").write_text("")
-    (pkg / "models.py").write_text(MODELS)
-    (pkg / "toy.yml").write_text(MANIFEST)
+    write_toy_package(ws.root, MODELS)
     (ws.root / "notes").mkdir()
     (ws.root / "notes" / "muon.md").write_text("# Muon optimizer\nMuon converged faster than AdamW on the 50M model.\n"
                                                "\n# RoPE\nRotary theta 500k lowered validation loss.\n")

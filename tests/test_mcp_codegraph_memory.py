@@ -14,6 +14,7 @@ import anyio
 
 from caramba.tests.support.falkordb import falkordb_workspace  # noqa: F401  (fixture)
 from caramba.tests.support.mcp_procs import error_text, stdio_client, structured
+from caramba.tests.support.toy_package import write_toy_package
 
 MODELS = '''\
 """Toy model code for the code-graph round trip."""
@@ -40,29 +41,9 @@ def build():
     return gate(b.forward(1))
 '''
 
-MANIFEST = """\
-version: 2
-name: toy
-targets:
-  - type: experiment
-    name: t
-    system:
-      config:
-        model:
-          topology:
-            type: StackedTopology
-            layers:
-              - {type: SSMLayer, d_model: 8}
-"""
-
-
 def test_codegraph_and_memory_round_trips(falkordb_workspace):
     ws, _ep = falkordb_workspace
-    pkg = ws.root / "toy"
-    pkg.mkdir()
-    (pkg / "__init__.py").write_text("")
-    (pkg / "models.py").write_text(MODELS)
-    (pkg / "toy.yml").write_text(MANIFEST)
+    write_toy_package(ws.root, MODELS)
     (ws.root / "notes").mkdir()
     (ws.root / "notes" / "rope.md").write_text(textwrap.dedent("""\
         # RoPE theta sweep
