@@ -15,7 +15,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -25,7 +24,7 @@ from caramba.cli import main
 from caramba.engine.manifest import load_manifest
 from caramba.engine.runner import run_target
 from caramba.workspace import Workspace
-from caramba.tests.support.training import read_jsonl, train_losses, write_tiny_lm
+from caramba.tests.support.training import read_jsonl, train_losses, wait_for_event, write_tiny_lm
 
 TOL = 2e-5  # the 2-rank mean of half-batch losses/gradients differs from one full batch in rounding only
 
@@ -83,19 +82,6 @@ def test_ddp_two_ranks_matches_single_process(tmp_path, monkeypatch, capfd):
     assert (run_dir / "checkpoints" / "train" / "step_12" / "model.safetensors").exists()
 
 
-def _wait_for(proc: subprocess.Popen, events: Path, predicate, timeout: float = 240) -> dict:
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        for row in read_jsonl(events) if events.exists() else []:
-            if predicate(row):
-                return row
-        if proc.poll() is not None:
-            raise AssertionError(f"launcher exited early ({proc.returncode}): {proc.stderr.read().decode()[-3000:]}")
-        time.sleep(0.05)
-    proc.kill()
-    raise AssertionError("timed out waiting for the run")
-
-
 def test_fsdp_rank_killed_then_resumed_on_one_process(tmp_path, monkeypatch):
     steps = 80
     (tmp_path / "ref").mkdir()
@@ -109,7 +95,7 @@ def test_fsdp_rank_killed_then_resumed_on_one_process(tmp_path, monkeypatch):
                              "--set", "targets[0].runs[0].train.activation_checkpointing=true"],
                             env=env, cwd=ws, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     run_dir = ws / "runs" / "tiny_train" / "lm" / "victim"
-    _wait_for(proc, run_dir / "events.jsonl", lambda r: r["event"] == "checkpoint" and r["step"] >= 20)
+    wait_for_event(proc, run_dir / "events.jsonl", lambda r: r["event"] == "checkpoint" and r["step"] >= 20)
     ranks = json.loads((run_dir / "run.json").read_text())["distributed"]["ranks"]
     os.kill(next(r["pid"] for r in ranks if r["rank"] == 1), signal.SIGKILL)
     _, err = proc.communicate(timeout=180)

@@ -9,7 +9,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -18,7 +17,7 @@ from caramba.cli import main
 from caramba.engine.manifest import load_manifest
 from caramba.engine.runner import run_target
 from caramba.workspace import Workspace
-from caramba.tests.support.training import read_jsonl, train_losses, write_tiny_lm
+from caramba.tests.support.training import read_jsonl, train_losses, wait_for_event, write_tiny_lm
 
 STEPS = 60
 
@@ -27,19 +26,6 @@ def _start(manifest: Path, workspace: Path, run_id: str) -> subprocess.Popen:
     env = {**os.environ, "CARAMBA_WORKSPACE": str(workspace), "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
     return subprocess.Popen([sys.executable, "-m", "caramba", "run", str(manifest), "--run-id", run_id],
                             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=workspace)
-
-
-def _wait_for(proc: subprocess.Popen, events: Path, predicate, timeout: float = 240) -> dict:
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        for row in read_jsonl(events) if events.exists() else []:
-            if predicate(row):
-                return row
-        if proc.poll() is not None:
-            raise AssertionError(f"run exited early ({proc.returncode}): {proc.stderr.read().decode()[-2000:]}")
-        time.sleep(0.05)
-    proc.kill()
-    raise AssertionError("timed out waiting for the run")
 
 
 def test_sigkill_then_resume_matches_uninterrupted_run(tmp_path):
@@ -53,7 +39,7 @@ def test_sigkill_then_resume_matches_uninterrupted_run(tmp_path):
     manifest = write_tiny_lm(kill_ws, steps=STEPS, save_every=10, eval_every=20)
     run_dir = kill_ws / "runs" / "tiny_train" / "lm" / "victim"
     proc = _start(manifest, kill_ws, "victim")
-    _wait_for(proc, run_dir / "events.jsonl", lambda r: r["event"] == "checkpoint" and r["step"] >= 20)
+    wait_for_event(proc, run_dir / "events.jsonl", lambda r: r["event"] == "checkpoint" and r["step"] >= 20)
     proc.send_signal(signal.SIGKILL)
     proc.wait(timeout=30)
     assert proc.returncode == -signal.SIGKILL
@@ -84,7 +70,7 @@ def test_sigterm_stops_cleanly_with_checkpoint_and_cancelled_state(tmp_path):
     manifest = write_tiny_lm(tmp_path, steps=100_000, save_every=0, eval_every=0)
     run_dir = tmp_path / "runs" / "tiny_train" / "lm" / "term"
     proc = _start(manifest, tmp_path, "term")
-    _wait_for(proc, run_dir / "events.jsonl", lambda r: r["event"] == "progress" and r["step"] >= 3)
+    wait_for_event(proc, run_dir / "events.jsonl", lambda r: r["event"] == "progress" and r["step"] >= 3)
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(timeout=120) == 130
     events = read_jsonl(run_dir / "events.jsonl")

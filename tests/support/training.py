@@ -8,6 +8,9 @@ visibly falls) — unlike random tokens, which carry no signal.
 from __future__ import annotations
 
 import json
+import subprocess
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -82,3 +85,19 @@ def read_jsonl(path: Path) -> list[dict]:
 
 def train_losses(run_dir: Path) -> list[tuple[int, float]]:
     return [(r["step"], r["loss"]) for r in read_jsonl(run_dir / "metrics.jsonl") if r["split"] == "train"]
+
+
+def wait_for_event(proc: subprocess.Popen, events: Path, predicate: Callable[[dict], bool],
+                   timeout: float = 240) -> dict:
+    """Poll a run's ``events.jsonl`` until a row satisfies ``predicate``; fail (with the
+    process's stderr tail) if the process exits first, and kill it on timeout."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        for row in read_jsonl(events) if events.exists() else []:
+            if predicate(row):
+                return row
+        if proc.poll() is not None:
+            raise AssertionError(f"process exited early ({proc.returncode}): {proc.stderr.read().decode()[-3000:]}")
+        time.sleep(0.05)
+    proc.kill()
+    raise AssertionError("timed out waiting for the run")
