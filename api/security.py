@@ -21,13 +21,12 @@ The policy is the MCP HTTP server's (:mod:`caramba.tools.auth`), with the API's 
 from __future__ import annotations
 
 import hmac
-import json
 from typing import Any
 
 from fastapi import Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from caramba.tools.auth import Token, load_or_create_token, origin_allowed
+from caramba.tools.auth import Token, asgi_headers, json_reply, load_or_create_token, origin_allowed
 from caramba.workspace import Workspace
 
 API_TOKEN_ENV = "CARAMBA_API_TOKEN"
@@ -70,16 +69,16 @@ class OriginAndSizeMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
+        headers = asgi_headers(scope)
         origin = headers.get("origin")
         if origin is not None and origin != "null" and not origin_allowed(origin, self.allowed_origins):
-            await reply(send, 403, {"error": "forbidden_origin", "message": f"Origin '{origin}' is not allowed",
+            await json_reply(send, 403, {"error": "forbidden_origin", "message": f"Origin '{origin}' is not allowed",
                                     "fix": "use the dashboard served by this server, or start it with "
                                            "--allow-origin ORIGIN"})
             return
         declared = headers.get("content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.max_body:
-            await reply(send, 413, _too_large(self.max_body))
+            await json_reply(send, 413, _too_large(self.max_body))
             return
         # Read the whole body first (bounded by the limit), then replay it to the app: a
         # chunked upload without Content-Length is refused as soon as it passes the limit.
@@ -93,7 +92,7 @@ class OriginAndSizeMiddleware:
             chunks.append(message.get("body", b""))
             seen += len(chunks[-1])
             if seen > self.max_body:
-                await reply(send, 413, _too_large(self.max_body))
+                await json_reply(send, 413, _too_large(self.max_body))
                 return
             more = message.get("more_body", False)
         body = b"".join(chunks)
@@ -115,9 +114,3 @@ def _too_large(limit: int) -> dict[str, str]:
                    "start the server with a larger --max-body"}
 
 
-async def reply(send: Any, status: int, body: dict[str, Any]) -> None:
-    """Send a small JSON response from ASGI middleware."""
-    data = json.dumps(body).encode()
-    await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(data)).encode())]})
-    await send({"type": "http.response.body", "body": data})

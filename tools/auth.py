@@ -112,10 +112,10 @@ class BearerAndOriginMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
+        headers = asgi_headers(scope)
         origin = headers.get("origin")
         if origin is not None and not origin_allowed(origin, self.allowed_origins):
-            await _reply(send, 403, {"error": "forbidden_origin",
+            await json_reply(send, 403, {"error": "forbidden_origin",
                                      "message": f"Origin '{origin}' is not allowed",
                                      "fix": "connect from a local client, or add the origin with --allow-origin"})
             return
@@ -123,7 +123,7 @@ class BearerAndOriginMiddleware:
             auth = headers.get("authorization", "")
             scheme, _, given = auth.partition(" ")
             if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), self.token):
-                await _reply(send, 401, {"error": "invalid_token",
+                await json_reply(send, 401, {"error": "invalid_token",
                                          "message": "missing or invalid bearer token",
                                          "fix": "send 'Authorization: Bearer <token>' (the token is in "
                                                 "<workspace>/.caramba/mcp_token)"},
@@ -132,8 +132,14 @@ class BearerAndOriginMiddleware:
         await self.app(scope, receive, send)
 
 
-async def _reply(send: Any, status: int, body: dict[str, str],
-                 extra: list[tuple[bytes, bytes]] | None = None) -> None:
+def asgi_headers(scope: dict[str, Any]) -> dict[str, str]:
+    """An ASGI HTTP scope's headers as a dict with lower-case names."""
+    return {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
+
+
+async def json_reply(send: Any, status: int, body: dict[str, Any],
+                     extra: list[tuple[bytes, bytes]] | None = None) -> None:
+    """Send a small JSON response from ASGI middleware (MCP transport and REST API)."""
     data = json.dumps(body).encode()
     await send({"type": "http.response.start", "status": status,
                 "headers": [(b"content-type", b"application/json"),
