@@ -19,7 +19,7 @@ from a2a.types import CancelTaskRequest, Message, Part, Role, SendMessageRequest
 
 from caramba.agents.session import ProcessSpec, run_process
 from caramba.tests.support.agents import agent_env, caramba, events, llm_personas
-from caramba.tests.support.mcp_procs import free_port
+from caramba.tests.support.procs import free_port
 from caramba.tests.support.scripted_llm import ScriptedLLM, scripted_llm  # noqa: F401
 from caramba.workspace import Workspace
 

@@ -15,7 +15,8 @@ import time
 
 import httpx
 
-from caramba.tests.support.api_server import api_server, free_port
+from caramba.tests.support.api_server import api_server
+from caramba.tests.support.procs import free_port
 
 
 def test_serve_generates_token_and_prints_link(tmp_path):

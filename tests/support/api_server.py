@@ -7,7 +7,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -17,6 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+
+from caramba.tests.support.procs import free_port, stop_process
 
 
 @dataclass
@@ -29,12 +30,6 @@ class ApiServer:
     @property
     def headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.token}"}
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @contextmanager
@@ -66,9 +61,4 @@ def api_server(ws: Path, *args: str, timeout: float = 60.0) -> Iterator[ApiServe
         token = token_file.read_text().strip() if token_file.exists() else ""
         yield ApiServer(url=url, token=token, proc=proc, stderr=err)
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_process(proc)

@@ -17,11 +17,7 @@ from mcp.client.stdio import StdioServerParameters
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared._httpx_utils import create_mcp_http_client
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from caramba.tests.support.procs import free_port, stop_process
 
 
 def server_env() -> dict[str, str]:
@@ -61,12 +57,7 @@ def http_server(ws: Path, *args: str, timeout: float = 60.0) -> Iterator[tuple[s
                 time.sleep(0.1)
         yield f"http://127.0.0.1:{port}/mcp", proc, err
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_process(proc)
 
 
 def http_client(url: str, token: str | None, headers: dict[str, str] | None = None) -> Client:
