@@ -117,3 +117,15 @@ class ConfigError(CarambaError):
             if p.fix:
                 lines.append(f"    fix: {p.fix}")
         super().__init__("\n".join(lines), fix=None)
+
+
+def check_positive_widths(widths: list[int], path: Path, problems: list[ConfigProblem]) -> bool:
+    """Report every non-positive entry of a ``hidden``-style width list at
+    ``path + (index,)``; True when all are positive."""
+    ok = True
+    for i, h in enumerate(widths):
+        if h <= 0:
+            problems.append(ConfigProblem(path + (i,), f"hidden width must be positive, found {h}",
+                                          expected="> 0", found=str(h), fix="use a positive width"))
+            ok = False
+    return ok

@@ -17,7 +17,7 @@ from torch import nn
 from caramba.engine.errors import ConfigProblem
 from caramba.engine.layers.base import NodeConfig
 from caramba.engine.layers.dense import Activation
-from caramba.engine.layers.problems import Path
+from caramba.engine.layers.problems import Path, check_positive_widths
 from caramba.engine.layers.registry import MODELS
 from caramba.engine.topology.spec import NodeSpec, build_node, infer_widths, parse_node
 
@@ -36,13 +36,11 @@ class MLPModel(nn.Module):
     @classmethod
     def check(cls, config: Config, path: Path, problems: list[ConfigProblem], *,
               allow_python_impl: bool = False) -> NodeSpec | None:
+        if not check_positive_widths(config.hidden, path + ("hidden",), problems):
+            return None
         layers: list[dict[str, Any]] = []
         width = config.d_in
-        for i, h in enumerate(config.hidden):
-            if h <= 0:
-                problems.append(ConfigProblem(path + ("hidden", i), f"hidden width must be positive, found {h}",
-                                              expected="> 0", found=str(h), fix="use a positive width"))
-                return None
+        for h in config.hidden:
             layers.append({"type": "DenseLayer", "d_in": width, "d_out": h, "activation": config.activation})
             if config.dropout:
                 layers.append({"type": "DropoutLayer", "p": config.dropout})

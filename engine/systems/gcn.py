@@ -21,7 +21,7 @@ from pydantic import Field
 
 from caramba.engine.errors import ConfigProblem
 from caramba.engine.layers.base import NodeConfig
-from caramba.engine.layers.problems import Path, validate
+from caramba.engine.layers.problems import Path, check_positive_widths, validate
 from caramba.engine.systems.graph import GraphSystem, plan_graph
 from caramba.engine.systems.registry import SYSTEMS
 from caramba.engine.topology.spec import NodeSpec
@@ -67,10 +67,7 @@ class GCNSystem(GraphSystem):
         cfg = validate(cls.Config, config, path, problems)
         if cfg is None:
             return None
-        for i, h in enumerate(cfg.hidden):
-            if h <= 0:
-                problems.append(ConfigProblem(path + ("hidden", i), f"hidden width must be positive, found {h}",
-                                              expected="> 0", found=str(h), fix="use a positive width"))
+        check_positive_widths(cfg.hidden, path + ("hidden",), problems)
         if cfg.kind == "gat":
             for i, h in enumerate(cfg.hidden):
                 if h % cfg.heads:

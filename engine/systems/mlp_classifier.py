@@ -21,7 +21,7 @@ from pydantic import Field
 from caramba.engine.errors import CarambaError, ConfigProblem
 from caramba.engine.layers.base import NodeConfig
 from caramba.engine.layers.dense import Activation
-from caramba.engine.layers.problems import Path, validate
+from caramba.engine.layers.problems import Path, check_positive_widths, validate
 from caramba.engine.systems.base import System
 from caramba.engine.systems.registry import SYSTEMS
 from caramba.engine.topology.spec import NodeSpec, build_node, infer_widths, parse_node
@@ -57,11 +57,7 @@ class MLPClassifierSystem(System):
         cfg = validate(cls.Config, config, path, problems)
         if cfg is None:
             return None
-        for i, h in enumerate(cfg.hidden):
-            if h <= 0:
-                problems.append(ConfigProblem(path + ("hidden", i), f"hidden width must be positive, found {h}",
-                                              expected="> 0", found=str(h), fix="use a positive width"))
-        if any(h <= 0 for h in cfg.hidden):
+        if not check_positive_widths(cfg.hidden, path + ("hidden",), problems):
             return None
         spec = parse_node(cls.layers_config(cfg), path + ("<layers>",), problems)
         if spec is not None:
