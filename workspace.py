@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError
 
 from caramba.engine.errors import CarambaError
 
@@ -40,9 +40,32 @@ class LLMConfig(_Section):
 
 class MemoryConfig(_Section):
     enabled: bool = Field(False, description="write run results to Graphiti memory when a run finishes")
-    group_id: str = Field("default", description="Graphiti group_id: one per research project")
+    group_id: str = Field("default", pattern=r"^[A-Za-z0-9_-]{1,64}$",
+                          validation_alias=AliasChoices("group_id", "group"),
+                          description="Graphiti group_id (also accepted as 'group'): one per research project; "
+                                      "1-64 letters, digits, '-' or '_'")
     embedder: str = Field("local", description="'local' (offline hashing embedder) or a LiteLLM embedding model")
     deeplake_path: str | None = Field(None, description="DeepLake dataset path; None = <workspace>/.caramba/rag")
+
+
+class MemoryDefaults(MemoryConfig):
+    """``defaults.memory`` of a manifest: the ``memory`` fields of ``caramba.yml`` plus its
+    ``llm`` and ``falkordb`` sections, for this manifest's runs and processes.
+
+    Only the fields a manifest writes count: each one replaces the workspace's value of
+    that field (:meth:`CarambaConfig.with_memory`), everything else stays as in
+    ``caramba.yml``. So ``defaults.memory: {enabled: true, group: rope_sweep}`` records the
+    runs into group ``rope_sweep`` with the workspace's LLM and embedder."""
+
+    llm: LLMConfig = Field(default_factory=LLMConfig,
+                           description="the LLM memory extracts facts with (fields as in caramba.yml llm:)")
+    falkordb: FalkorDBConfig = Field(default_factory=FalkorDBConfig,
+                                     description="the FalkorDB memory writes to (url: external server)")
+
+
+def _overlay(base: BaseModel, over: BaseModel) -> Any:
+    """``base`` with the fields ``over`` was given explicitly (its ``model_fields_set``)."""
+    return base.model_copy(update={k: getattr(over, k) for k in over.model_fields_set if k in type(base).model_fields})
 
 
 class ServerConfig(_Section):
@@ -58,6 +81,14 @@ class CarambaConfig(_Section):
     mcp: ServerConfig = ServerConfig()
     api: ServerConfig = ServerConfig()
     a2a: ServerConfig = ServerConfig()
+
+    def with_memory(self, md: MemoryDefaults | None) -> "CarambaConfig":
+        """This configuration with a manifest's ``defaults.memory`` merged over it, per
+        field (the manifest wins for every field it sets)."""
+        if md is None:
+            return self
+        return self.model_copy(update={"memory": _overlay(self.memory, md), "llm": _overlay(self.llm, md.llm),
+                                       "falkordb": _overlay(self.falkordb, md.falkordb)})
 
 
 class WorkspaceError(CarambaError):

@@ -7,7 +7,7 @@ This is the typed form of ``shared/seeds/manifest-reference.md``::
     notes: ...
     apples_to_apples: false    # every run comparable (also accepted under defaults.runtime)
     vars: {...}                # ${name} substitution, already applied here
-    defaults: {data, logging, runtime}
+    defaults: {data, logging, runtime, memory}
     targets: [experiment | process, ...]
     entrypoints: {default: target_name, quick: target:other}
 
@@ -29,6 +29,7 @@ from caramba.engine.manifest.schema_bench import BenchmarkSpec
 from caramba.engine.manifest.schema_train import TrainConfig
 from caramba.engine.manifest.schema_verify import VerifySpec
 from caramba.engine.manifest.source import SourceMap, YPath, did_you_mean, format_path
+from caramba.workspace import MemoryDefaults
 
 SUPPORTED_VERSION = 2
 
@@ -84,11 +85,16 @@ class RuntimeDefaults(StrictModel):
 
 
 class Defaults(StrictModel):
-    """Manifest-wide defaults: ``data``, ``logging``, ``runtime``."""
+    """Manifest-wide defaults: ``data``, ``logging``, ``runtime``, ``memory``."""
 
     data: DataDefaults = Field(default_factory=DataDefaults, description="dataset defaults")
     logging: LoggingDefaults = Field(default_factory=LoggingDefaults, description="logging defaults")
     runtime: RuntimeDefaults = Field(default_factory=RuntimeDefaults, description="runtime defaults")
+    memory: MemoryDefaults = Field(
+        default_factory=MemoryDefaults,
+        description="research memory for this manifest's runs and processes: the memory fields of caramba.yml "
+                    "(enabled, group, embedder, deeplake_path) plus llm and falkordb; each field set here "
+                    "overrides caramba.yml's")
 
 
 class RunSpec(StrictModel):
