@@ -1,17 +1,14 @@
 """LaTeX for ``paper_write``: the document skeleton, result tables built from the runs'
 ``results.json`` (so every number in a table is the measured one, never model text),
-figures, ``references.bib``, and compiling when a TeX engine is installed."""
+figures and ``references.bib`` (compiling: :mod:`caramba.agents.latex_compile`)."""
 
 from __future__ import annotations
 
 import re
-import shutil
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-ENGINES = ("latexmk", "tectonic", "pdflatex")
 _SPECIAL = re.compile(r"([&%$#_{}])")
 
 
@@ -81,15 +78,3 @@ def bibliography(runs: list[RunData]) -> str:
         entries.append(f"@misc{{{r.key},\n  title = {{caramba run {r.manifest}/{r.target}/{r.run_id}}},\n"
                        f"  note = {{Run directory {r.rel}: resolved manifest, metrics and artifacts}}\n}}")
     return "\n\n".join(entries) + "\n"
-
-
-def compile_pdf(folder: Path, tex: str = "paper.tex", timeout: float = 300) -> dict[str, Any]:
-    """Compile with the first TeX engine found; ``{engine, ok, log}`` or ``{engine: None}``."""
-    engine = next((e for e in ENGINES if shutil.which(e)), None)
-    if engine is None:
-        return {"engine": None, "ok": False, "log": f"no TeX engine on PATH (looked for {', '.join(ENGINES)})"}
-    cmd = {"latexmk": ["latexmk", "-pdf", "-interaction=nonstopmode", tex], "tectonic": ["tectonic", tex],
-           "pdflatex": ["pdflatex", "-interaction=nonstopmode", tex]}[engine]
-    proc = subprocess.run(cmd, cwd=folder, capture_output=True, text=True, timeout=timeout)
-    return {"engine": engine, "ok": proc.returncode == 0 and (folder / "paper.pdf").exists(),
-            "log": (proc.stdout + proc.stderr)[-4000:]}

@@ -4,8 +4,10 @@ The writer persona drafts the prose (abstract, method, setup, results discussion
 limitations) from the runs' resolved manifests and ``results.json``; the process builds
 the tables from ``results.json`` itself (every number is the measured one), copies the
 loss curves, writes ``paper.tex`` + ``references.bib`` into the run directory and
-compiles ``paper.pdf`` when a TeX engine (latexmk, tectonic, pdflatex) is installed —
-otherwise the transcript says ``compile: skipped`` and why.
+compiles ``paper.pdf`` when TeX (``pdflatex`` + ``bibtex``) is installed — otherwise the
+transcript's ``compile`` event says ``skipped`` and why. A LaTeX error fails the process
+with the first error and its ``paper.tex`` line (the .tex, .bib and ``paper.log`` stay for
+fixing; no partial PDF is left).
 """
 
 from __future__ import annotations
@@ -16,7 +18,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from caramba.agents.latex import RunData, bibliography, compile_pdf, document, fmt
+from caramba.agents.latex import RunData, bibliography, document, fmt
+from caramba.agents.latex_compile import LatexCompileError, compile_pdf
 from caramba.agents.replies import ask_structured
 from caramba.agents.session import ProcessContext
 from caramba.agents.transcript import write_text
@@ -79,8 +82,13 @@ async def run(ctx: ProcessContext) -> dict[str, Any]:
     write_text(out / "references.bib", bibliography(runs))
     compiled: dict[str, Any] = {"engine": None, "ok": False, "log": "compile: false in the process config"}
     if ctx.cfg.compile:
-        compiled = compile_pdf(out)
+        try:
+            compiled = compile_pdf(out)
+        except LatexCompileError as e:
+            ctx.run.emit("compile", None, engine="pdflatex", ok=False, skipped=False, error=e.message)
+            raise
     ctx.run.emit("compile", None, engine=compiled["engine"], ok=compiled["ok"],
                  skipped=compiled["engine"] is None, log=compiled["log"])
-    return {"paper": str((out / "paper.tex").relative_to(ctx.workspace.root)), "pdf": compiled["ok"],
-            "runs": len(runs)}
+    pdf = str((out / "paper.pdf").relative_to(ctx.workspace.root)) if compiled["ok"] else None
+    return {"paper": str((out / "paper.tex").relative_to(ctx.workspace.root)),
+            "pdf": pdf or f"not compiled ({compiled['log'].splitlines()[0]})", "runs": len(runs)}

@@ -144,8 +144,21 @@ class AttentionLayer(Layer):
         if self.rope is not None:
             cos, sin = self.rope.tables(start, T, x.device)
             q, k = ops.apply_rope(q, cos, sin), ops.apply_rope(k, cos, sin)
-        if layer_cache is not None:
-            k, v = layer_cache.append(k, v)  # (B, Hkv, start + T, D)
-        y = ops.attention(q, k, v, causal=c.causal, window=c.window,
-                          dropout_p=c.dropout_p if self.training else 0.0)  # (B, H, T, D)
+        fmt = _fused_decode_format(layer_cache, q, k, c) if not self.training else None
+        if fmt is not None:  # decode over a q8_0/q4_0 cache: attend over its quantised blocks in place
+            layer_cache.store(k, v)
+            y = ops.decode_attention_quantized(q, *layer_cache.quantized_blocks(), fmt)
+        else:
+            if layer_cache is not None:
+                k, v = layer_cache.append(k, v)  # (B, Hkv, start + T, D)
+            y = ops.attention(q, k, v, causal=c.causal, window=c.window,
+                              dropout_p=c.dropout_p if self.training else 0.0)  # (B, H, T, D)
         return self.o_proj(y.transpose(1, 2).reshape(B, T, C))
+
+
+def _fused_decode_format(cache: Any, q: torch.Tensor, k: torch.Tensor, c: AttentionConfig) -> str | None:
+    """The cache's quantised format when this step can use the fused quantised decode op
+    (a cache that offers it — :class:`caramba.engine.infer.kvcache.LayerKVCache` — and plain
+    causal attention without a window), else None (the dequantise + attention path)."""
+    probe = getattr(cache, "fused_decode_format", None)
+    return probe(q, k) if probe is not None and c.causal and c.window is None else None
