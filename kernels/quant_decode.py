@@ -2,7 +2,9 @@
 
 A few new queries (T <= 16; GQA group x T <= 64) attend causally over S cached positions stored as int8 (q8_0)
 or packed 4-bit (q4_0) values with one fp16 scale per 32 values (layout in
-:func:`caramba.kernels.reference.quantize_kv`). The kernel loads the compact bytes,
+:func:`caramba.kernels.reference.quantize_kv`). The cache tensors may be strided views
+(only their last dim must be contiguous), e.g. the first S positions of the growing
+buffers of :class:`caramba.engine.infer.kvcache.LayerKVCache`, read in place. The kernel loads the compact bytes,
 rebuilds each (BLOCK_N, D) tile in registers (``(value - zero) * scale``), and runs the
 flash-attention online softmax on it, so HBM traffic is ~0.53x (q8_0) or ~0.28x (q4_0)
 of an fp16 cache. Split-K: the S positions are divided among programs so a decode step
@@ -38,9 +40,11 @@ def _load_deq(Data, Scales, offs_n, offs_d, ncol, D, sd_n, ss_n, Q4: tl.constexp
 @triton.jit
 def _qdecode_kernel(
     Q,  # (B, H, T, D) queries, strides sqb/sqh/sqt, last dim contiguous
-    KD, KS, VD, VS,  # contiguous caches: data (B, Hkv, S, D or D/2), scales (B, Hkv, S, D/32)
+    KD, KS, VD, VS,  # caches: data (B, Hkv, S, D or D/2), scales (B, Hkv, S, D/32); last dims contiguous
     O, LSE,  # (splits, B, H, T, D) fp32 partial outputs, (splits, B, H, T) base-2 lse
-    sqb, sqh, sqt, H, GROUP, T, S, D, qk_scale, split_len,
+    sqb, sqh, sqt,
+    skdb, skdh, skdn, sksb, sksh, sksn, svdb, svdh, svdn, svsb, svsh, svsn,  # cache strides (batch, head, pos)
+    H, GROUP, T, S, D, qk_scale, split_len,
     Q4: tl.constexpr, PREC: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_D: tl.constexpr,
 ):
     # One program serves every query head of one KV head's GQA group (GROUP * T rows), so
@@ -50,11 +54,10 @@ def _qdecode_kernel(
     HKV = H // GROUP
     b = (bhk // HKV).to(tl.int64)
     hk = (bhk % HKV).to(tl.int64)
-    dcols = D // 2 if Q4 else D
-    KDp = KD + bhk.to(tl.int64) * S * dcols
-    VDp = VD + bhk.to(tl.int64) * S * dcols
-    KSp = KS + bhk.to(tl.int64) * S * (D // 32)
-    VSp = VS + bhk.to(tl.int64) * S * (D // 32)
+    KDp = KD + b * skdb + hk * skdh  # strided: a view of a larger (growing) cache buffer needs no copy
+    VDp = VD + b * svdb + hk * svdh
+    KSp = KS + b * sksb + hk * sksh
+    VSp = VS + b * svsb + hk * svsh
     r = tl.arange(0, BLOCK_M)  # row r: head hk * GROUP + r // T, query r % T
     mrow = r < GROUP * T
     h = hk * GROUP + r // T
@@ -69,7 +72,7 @@ def _qdecode_kernel(
     for start_n in range(sid * split_len, tl.minimum(S, (sid + 1) * split_len), BLOCK_N):
         offs_n = start_n + tl.arange(0, BLOCK_N)
         ncol = offs_n < S
-        k = _load_deq(KDp, KSp, offs_n, offs_d, ncol, D, dcols, D // 32, Q4).to(q.dtype)
+        k = _load_deq(KDp, KSp, offs_n, offs_d, ncol, D, skdn, sksn, Q4).to(q.dtype)
         s = tl.dot(q, tl.trans(k), input_precision=PREC) * qk_scale
         s = tl.where(ncol[None, :] & (offs_n[None, :] <= qpos[:, None]), s, float("-inf"))
         m_new = tl.maximum(m_i, tl.max(s, axis=1))
@@ -77,7 +80,7 @@ def _qdecode_kernel(
         p = tl.exp2(s - m_safe[:, None])
         alpha = tl.exp2(m_i - m_safe)
         l_i = l_i * alpha + tl.sum(p, axis=1)
-        v = _load_deq(VDp, VSp, offs_n, offs_d, ncol, D, dcols, D // 32, Q4).to(q.dtype)
+        v = _load_deq(VDp, VSp, offs_n, offs_d, ncol, D, svdn, svsn, Q4).to(q.dtype)
         acc = acc * alpha[:, None] + tl.dot(p.to(q.dtype), v, input_precision=PREC)
         m_i = m_new
     l_safe = tl.where(l_i == 0.0, 1.0, l_i)
@@ -107,8 +110,9 @@ def decode_attention_quantized(q: torch.Tensor, k_data: torch.Tensor, k_scales: 
         if data.dtype != (torch.uint8 if fmt == "q4_0" else torch.int8) or sc.dtype != torch.float16:
             raise fail(op, f"{name} cache is {data.dtype}/{sc.dtype} for {fmt}",
                        "build the cache with caramba.kernels.reference.quantize_kv")
-        if not (data.is_contiguous() and sc.is_contiguous()):
-            raise fail(op, f"{name} cache is not contiguous", "store the cache contiguously")
+        if data.stride(-1) != 1 or sc.stride(-1) != 1:
+            raise fail(op, f"{name} cache has last-dim strides {data.stride(-1)}/{sc.stride(-1)}",
+                       "pass cache views whose last dim is contiguous (batch/head/position strides may be any)")
     if H % Hkv or T > S:
         raise fail(op, f"H={H}, Hkv={Hkv}, T={T}, S={S}", "need H % Hkv == 0 and T <= S")
     block_n = 16 if _interp() else 64
@@ -123,7 +127,9 @@ def decode_attention_quantized(q: torch.Tensor, k_data: torch.Tensor, k_scales: 
         raise fail(op, f"GQA group {H // Hkv} x T={T} query rows exceed 64 per program",
                    "decode at most 64 // (H / Hkv) tokens per call")
     _qdecode_kernel[(B * Hkv, splits)](q, k_data, k_scales, v_data, v_scales, o, lse, q.stride(0), q.stride(1),
-                                       q.stride(2), H, H // Hkv, T, S, D, qk, split_len, Q4=fmt == "q4_0",
+                                       q.stride(2), *k_data.stride()[:3], *k_scales.stride()[:3],
+                                       *v_data.stride()[:3], *v_scales.stride()[:3], H, H // Hkv, T, S, D, qk,
+                                       split_len, Q4=fmt == "q4_0",
                                        PREC="ieee" if q.dtype == torch.float32 else "tf32",
                                        BLOCK_M=max(16, triton.next_power_of_2((H // Hkv) * T)), BLOCK_N=block_n, BLOCK_D=max(32, triton.next_power_of_2(D)),
                                      num_warps=4, num_stages=3)

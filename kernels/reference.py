@@ -168,14 +168,36 @@ def dequantize_kv(data: torch.Tensor, scales: torch.Tensor, fmt: str) -> torch.T
     return (vals.reshape(*lead, D // QK_BLOCK, QK_BLOCK) * scales.float()[..., None]).reshape(*lead, D)
 
 
+def _block_values(data: torch.Tensor, fmt: str) -> torch.Tensor:
+    """The small integers of a q8_0/q4_0 cache as fp32 ``(B, Hkv, S, D/32, 32)`` (no scales applied)."""
+    if fmt == "q8_0":
+        vals = data.float()
+    else:
+        vals = torch.stack(((data & 0xF).float() - 8, (data >> 4).float() - 8), -1).flatten(-2)
+    return vals.unflatten(-1, (vals.shape[-1] // QK_BLOCK, QK_BLOCK))
+
+
 def decode_attention_quantized(q: torch.Tensor, k_data: torch.Tensor, k_scales: torch.Tensor,
                                v_data: torch.Tensor, v_scales: torch.Tensor, fmt: str, *,
                                scale: float | None = None) -> torch.Tensor:
     """Causal attention of a few new queries ``q (B, H, T, D)`` over a quantised KV cache.
 
     The cache holds S positions (the queries are its last T); formats as in
-    :func:`quantize_kv`. Returns ``(B, H, T, D)`` in q's dtype.
+    :func:`quantize_kv`; the tensors may be strided views. Computed from the blocks, as
+    the kernel does, without a dequantised copy of the cache: per 32-value block ``n``,
+    ``q·k = sum_n k_scale[n] * (q_n · k_int_n)`` and ``out_n = sum_s (p_s * v_scale[s, n]) *
+    v_int[s, n]`` (fp32 arithmetic). Returns ``(B, H, T, D)`` in q's dtype.
     """
-    k = dequantize_kv(k_data, k_scales, fmt).to(q.dtype)
-    v = dequantize_kv(v_data, v_scales, fmt).to(q.dtype)
-    return attention(q, k, v, causal=True, scale=scale)
+    B, H, T, D = q.shape
+    Hkv, S = k_data.shape[1], k_data.shape[2]
+    G, nb = H // Hkv, D // QK_BLOCK
+    qb = q.float().view(B, Hkv, G, T, nb, QK_BLOCK)
+    k_int, v_int = _block_values(k_data, fmt), _block_values(v_data, fmt)       # (B, Hkv, S, nb, 32)
+    partial = torch.einsum("bkgtnc,bksnc->bkgtsn", qb, k_int)                    # per-block dot products
+    scores = (partial * k_scales.float()[:, :, None, None]).sum(-1)            # (B, Hkv, G, T, S)
+    scores = scores * (scale if scale is not None else 1.0 / math.sqrt(D))
+    qpos = torch.arange(S - T, S, device=q.device)[:, None]
+    scores = scores.masked_fill(torch.arange(S, device=q.device)[None, :] > qpos, float("-inf"))
+    p = torch.softmax(scores, dim=-1)
+    out = torch.einsum("bkgts,bksn,bksnc->bkgtnc", p, v_scales.float(), v_int)
+    return out.reshape(B, H, T, D).to(q.dtype)

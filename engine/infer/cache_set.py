@@ -42,6 +42,8 @@ class CacheSpec(BaseModel):
     k_geo_kind: CacheKind | None = Field(None, description="DBA geometric (RoPE) keys")
     qblock: int = Field(32, ge=2, description="values per quantisation block (32: llama.cpp, the kernel's layout)")
     residual_len: int = Field(0, ge=0, description="recent positions kept unquantised (fp16)")
+    fused_decode: bool = Field(True, description="decode steps over q8_0/q4_0 K+V caches read the quantised blocks "
+                               "(kernels.ops.decode_attention_quantized); false = dequantise + SDPA")
 
     def of(self, name: str) -> str:
         kind = getattr(self, f"{name}_kind") or self.kind
@@ -53,7 +55,8 @@ def _layer_cache(layer: nn.Module, spec: CacheSpec) -> Any:
     if isinstance(layer, DecoupledAttentionLayer):
         return DecoupledLayerKVCache(layer.ds, k_sem_kind=spec.of("k_sem"), k_geo_kind=spec.of("k_geo"),
                                      v_kind=spec.of("v"), qblock=spec.qblock, residual_len=spec.residual_len)
-    return LayerKVCache(spec.of("k"), spec.of("v"), qblock=spec.qblock, residual_len=spec.residual_len)
+    return LayerKVCache(spec.of("k"), spec.of("v"), qblock=spec.qblock, residual_len=spec.residual_len,
+                        fused_decode=spec.fused_decode)
 
 
 class InferenceCache(KVCache):

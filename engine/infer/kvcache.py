@@ -16,9 +16,18 @@ see :mod:`caramba.engine.infer.quant`). With ``residual_len > 0`` the most recen
 when they age out (KIVI-style: recent tokens get the most attention). ``nbytes`` is the
 exact storage of the positions held (data + scales + residual), not the buffer capacity.
 
-Attention reads a dequantised copy (fp32, cast to the keys' dtype) each call; the fused
-quantised decode kernel (``caramba.kernels.ops.decode_attention_quantized``) consumes the
-same ``qblock = 32`` layout directly. ``truncate(n)`` drops positions ``>= n`` (speculative
+Attention reads a dequantised copy (fp32, cast to the keys' dtype) each call, except for
+*fused decode*: when a :class:`LayerKVCache` stores keys and values in the same
+``q8_0``/``q4_0`` kind with ``qblock = 32``, no fp16 residual window and a head dim that
+is a multiple of 32, a decode step of at most 16 new tokens asks
+:meth:`LayerKVCache.fused_decode_format` (a capability check, not a fallback), stores the
+new keys/values with :meth:`LayerKVCache.store` and attends with
+``caramba.kernels.ops.decode_attention_quantized`` over :meth:`LayerKVCache.quantized_blocks`
+(in-place views of the blocks: the Triton split-K kernel on CUDA, the block-wise PyTorch
+reference on CPU). ``fused_decode=False`` keeps the dequantise + SDPA path (what the fused
+path is tested against). DBA's :class:`DecoupledLayerKVCache` always dequantises: its
+scores sum two separately stored key parts whose widths (``ds``, ``dg``) differ from the
+values', which the kernel's single ``(D, D)`` K/V layout cannot read. ``truncate(n)`` drops positions ``>= n`` (speculative
 decoding rolls rejected draft tokens back with it).
 """
 
@@ -115,6 +124,12 @@ class KVTensor:
             assert self._tail is not None
             self._tail = self._tail[:, :, : n - self._stored]
 
+    def blocks(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(data, scales)`` views of the quantised positions (no tail), in place: no copy."""
+        if self._data is None or self._scales is None or self._tail is not None:
+            raise CarambaError(f"a {self.kind} cache with an fp16 tail or no quantised positions has no block view")
+        return self._data[:, :, : self._stored], self._scales[:, :, : self._stored]
+
     @property
     def nbytes(self) -> int:
         """Exact bytes of the positions held: quantised part (data + scales) + fp16 tail."""
@@ -128,9 +143,11 @@ class KVTensor:
 class LayerKVCache:
     """``{k, v}`` of one attention layer; the layers' cache protocol (``length``, ``append``)."""
 
-    def __init__(self, k_kind: str = "fp32", v_kind: str = "fp32", *, qblock: int = 32, residual_len: int = 0) -> None:
+    def __init__(self, k_kind: str = "fp32", v_kind: str = "fp32", *, qblock: int = 32, residual_len: int = 0,
+                 fused_decode: bool = True) -> None:
         self.k = KVTensor(k_kind, qblock=qblock, residual_len=residual_len)
         self.v = KVTensor(v_kind, qblock=qblock, residual_len=residual_len)
+        self.fused_decode = fused_decode
 
     @property
     def length(self) -> int:
@@ -145,6 +162,24 @@ class LayerKVCache:
         self.k.append(k)
         self.v.append(v)
         return self.k.read().to(k.dtype), self.v.read().to(v.dtype)
+
+    def fused_decode_format(self, q: torch.Tensor, k: torch.Tensor) -> str | None:
+        """``'q8_0'``/``'q4_0'`` when attention of ``q (B, H, T, D)`` (new keys ``k (B, Hkv, T, D)``)
+        can read this cache's quantised blocks directly (see the module docstring), else None."""
+        kind, (B, H, T, D), Hkv = self.k.kind, q.shape, k.shape[1]
+        same = self.v.kind == kind and kind in ("q8_0", "q4_0") and self.k.qblock == 32 and not self.k.residual_len
+        return kind if (self.fused_decode and same and D % 32 == 0 and k.shape[3] == D and 1 <= T <= 16
+                        and (H // Hkv) * T <= 64) else None
+
+    def store(self, k: torch.Tensor, v: torch.Tensor) -> None:
+        """Append without reading anything back (the fused decode path reads the blocks)."""
+        self._check(k, v)
+        self.k.append(k)
+        self.v.append(v)
+
+    def quantized_blocks(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``(k_data, k_scales, v_data, v_scales)`` in the layout of ``kernels.reference.quantize_kv``."""
+        return (*self.k.blocks(), *self.v.blocks())
 
     def truncate(self, n: int) -> None:
         for t in self.tensors().values():
@@ -177,6 +212,13 @@ class DecoupledLayerKVCache(LayerKVCache):
         self.v.append(v)
         k_all = torch.cat([self.k_sem.read(), self.k_geo.read()], dim=-1)
         return k_all.to(k.dtype), self.v.read().to(v.dtype)
+
+    def fused_decode_format(self, q: torch.Tensor, k: torch.Tensor) -> str | None:
+        """Never: the kernel reads one ``(D, D)`` K/V layout, DBA stores two key parts (module docstring)."""
+        return None
+
+    def store(self, k: torch.Tensor, v: torch.Tensor) -> None:
+        self.append(k, v)
 
     def tensors(self) -> dict[str, KVTensor]:
         return {"k_sem": self.k_sem, "k_geo": self.k_geo, "v": self.v}
