@@ -2,7 +2,9 @@
 
 ``mode`` picks the implementation from :data:`ATTENTION_MODES` (a small registry):
 ``standard`` (one K/V head per query head) and ``gqa`` (``n_kv_heads`` < ``n_heads``,
-each K/V head shared by ``n_heads / n_kv_heads`` query heads) are implemented here. A
+each K/V head shared by ``n_heads / n_kv_heads`` query heads) are implemented here;
+``rope_scaling`` (llama3 | linear, :mod:`caramba.engine.layers.rope_tables`) only changes
+the cached cos/sin tables handed to the rotation kernel. A
 new mode (e.g. decoupled attention) is a subclass in its own file whose ``Config``
 subclasses :class:`AttentionLayer.Config` with ``mode: Literal["its-name"]``, registered
 with ``@ATTENTION_MODES.register("its-name")`` and its module added to the tuple below;
@@ -26,6 +28,7 @@ from caramba.engine.layers.base import FieldError, Layer, LayerConfig
 from caramba.engine.layers.cache import layer_cache_for
 from caramba.engine.layers.registry import LAYERS
 from caramba.engine.layers.rope import RopeCache
+from caramba.engine.layers.rope_tables import RopeScaling
 from caramba.engine.registry import Registry
 from caramba.kernels import ops
 
@@ -44,6 +47,8 @@ class AttentionConfig(LayerConfig):
     causal: bool = Field(True, description="mask future positions (language modelling)")
     rope: bool = Field(True, description="rotary position embedding on q and k")
     rope_base: float = Field(10000.0, gt=1.0, description="RoPE frequency base (10000: the RoFormer/Llama value)")
+    rope_scaling: RopeScaling | None = Field(None, description="RoPE frequency scaling {type: llama3 | linear, "
+                                             "factor, …} (Llama 3.1); None = unscaled")
     window: int | None = Field(None, gt=0, description="sliding-window size in positions; None = full context")
     dropout_p: float = Field(0.0, ge=0.0, lt=1.0, description="attention-probability dropout in training (0: modern LMs)")
     bias: bool = Field(False, description="bias on the q/k/v/out projections (False: Llama; GPT-2 uses True)")
@@ -98,6 +103,9 @@ class AttentionLayer(Layer):
             if self.mode == "gqa" and self.n_kv_heads is None:
                 raise FieldError("n_kv_heads", "mode gqa needs n_kv_heads", expected=f"a divisor of {self.n_heads}",
                                  fix=f"add n_kv_heads (e.g. {max(1, self.n_heads // 4)})")
+            if self.rope_scaling is not None and not self.rope:
+                raise FieldError("rope_scaling", "rope_scaling is set but rope is false", expected="rope: true",
+                                 found="rope: false", fix="drop rope_scaling, or set rope: true")
             return self
 
     #: residual-branch output projection, scaled down by GPT-2-style initialisers.
@@ -114,7 +122,7 @@ class AttentionLayer(Layer):
         self.k_proj = nn.Linear(c.d_model, self.n_kv * c.head_dim, bias=c.bias)
         self.v_proj = nn.Linear(c.d_model, self.n_kv * c.head_dim, bias=c.bias)
         self.o_proj = nn.Linear(c.n_heads * c.head_dim, c.d_model, bias=c.bias)
-        self.rope = RopeCache(c.head_dim, c.rope_base) if c.rope else None
+        self.rope = RopeCache(c.head_dim, c.rope_base, c.rope_scaling) if c.rope else None
 
     @classmethod
     def resolve(cls, raw: Mapping[str, Any]) -> type[Layer]:

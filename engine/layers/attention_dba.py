@@ -18,7 +18,8 @@ Options: ``rope_semantic`` (RoPE on the semantic path too), ``tie_qk`` (keys reu
 query projections), ``null_attn`` (a learned key/value slot every query can attend to,
 so a head may "attend to nothing"), ``decoupled_gate`` (learned per-head mix g_h =
 sigmoid(.), initialised to 1/2, i.e. the plain sum), ``learned_temp`` (learned per-head
-score temperature), ``rope_scaling`` (Llama-3 frequency scaling), ``local_window``
+score temperature), ``rope_scaling`` (llama3/linear frequency scaling, the field and
+tables shared with the standard modes), ``local_window``
 (sliding-window causal), ``q_chunk`` (process queries in chunks to bound the score
 matrix), ``n_kv_heads`` (GQA/MQA on keys and values), ``bias``.
 
@@ -40,7 +41,7 @@ from caramba.engine.layers.attention import ATTENTION_MODES, AttentionConfig
 from caramba.engine.layers.base import FieldError, Layer
 from caramba.engine.layers.cache import layer_cache_for
 from caramba.engine.layers.registry import LAYERS
-from caramba.engine.layers.rope_tables import RopeScaling, scaled_rope_tables
+from caramba.engine.layers.rope import RopeCache
 from caramba.kernels import ops
 
 
@@ -52,7 +53,6 @@ class DecoupledAttentionConfig(AttentionConfig):
     geo_dim: int = Field(gt=0, description="geometric (RoPE) q/k width summed over heads")
     attn_dim: int | None = Field(None, gt=0, description="value width summed over heads; default d_model")
     rope_semantic: bool = Field(False, description="also rotate the semantic path")
-    rope_scaling: RopeScaling | None = Field(None, description="Llama-3 style frequency scaling")
     tie_qk: bool = Field(False, description="keys share the query projections (needs n_kv_heads == n_heads)")
     null_attn: bool = Field(False, description="add a learned null key/value slot")
     decoupled_gate: bool = Field(False, description="learned per-head mix of the two score paths")
@@ -129,6 +129,9 @@ class DecoupledAttentionLayer(Layer):
             self.v_null = nn.Parameter(torch.zeros(Hk, self.dv))
         else:
             self.k_null = self.v_null = None
+        # cos/sin tables (scaled per the shared ``rope_scaling``), cached and sliced per call
+        self.rope_geo = RopeCache(self.dg, c.rope_base, c.rope_scaling) if c.rope else None
+        self.rope_sem = RopeCache(self.ds, c.rope_base, c.rope_scaling) if c.rope_semantic else None
 
     def _heads(self, x: torch.Tensor, n: int) -> torch.Tensor:
         B, T, _ = x.shape
@@ -146,12 +149,11 @@ class DecoupledAttentionLayer(Layer):
         else:
             ks, kg = self._heads(self.k_sem(x), Hk), self._heads(self.k_geo(x), Hk)
         v = self._heads(self.v_proj(x), Hk)                              # (B, Hk, T, dv)
-        pos = torch.arange(start, start + T, device=x.device)
-        if c.rope:
-            cos, sin = scaled_rope_tables(pos, self.dg, c.rope_base, c.rope_scaling)
+        if self.rope_geo is not None:
+            cos, sin = self.rope_geo.tables(start, T, x.device)
             qg, kg = ops.apply_rope(qg, cos, sin), ops.apply_rope(kg, cos, sin)
-        if c.rope_semantic:
-            cos, sin = scaled_rope_tables(pos, self.ds, c.rope_base, c.rope_scaling)
+        if self.rope_sem is not None:
+            cos, sin = self.rope_sem.tables(start, T, x.device)
             qs, ks = ops.apply_rope(qs, cos, sin), ops.apply_rope(ks, cos, sin)
         w_sem = torch.full((H,), 1.0 / math.sqrt(self.ds), device=x.device, dtype=x.dtype)
         w_geo = torch.full((H,), 1.0 / math.sqrt(self.dg), device=x.device, dtype=x.dtype)

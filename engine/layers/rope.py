@@ -1,21 +1,24 @@
-"""Rotary position embedding tables (RoPE, Su et al. 2021).
+"""Rotary position embedding tables (RoPE, Su et al. 2021), cached per layer.
 
 The rotation itself is :func:`caramba.kernels.ops.apply_rope` (rotate-half layout: the
 pair for feature ``i`` is ``(i, i + D/2)``). This module only computes the angle tables:
-for position ``p`` and pair ``i``, ``θ = p · base^(-2i/D)``; ``cos``/``sin`` have shape
-``(T, D/2)`` for positions ``start … start+T-1`` (``start`` > 0 while decoding).
+for position ``p`` and pair ``i``, ``θ = p · inv_freq[i]`` with ``inv_freq[i] =
+base^(-2i/D)``, optionally scaled (llama3 / linear, :mod:`caramba.engine.layers.rope_tables`);
+``cos``/``sin`` have shape ``(T, D/2)`` for positions ``start … start+T-1`` (``start`` > 0
+while decoding).
 """
 
 from __future__ import annotations
 
 import torch
 
+from caramba.engine.layers.rope_tables import RopeScaling, inv_frequencies
 
-def rope_tables(start: int, length: int, head_dim: int, base: float,
-                device: torch.device | str) -> tuple[torch.Tensor, torch.Tensor]:
+
+def rope_tables(start: int, length: int, head_dim: int, base: float, device: torch.device | str,
+                scaling: RopeScaling | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """``(cos, sin)``, each ``(length, head_dim // 2)`` fp32, for positions ``start…``."""
-    half = head_dim // 2
-    inv_freq = base ** (-torch.arange(half, device=device, dtype=torch.float32) * 2.0 / head_dim)  # (D/2,)
+    inv_freq = inv_frequencies(head_dim, base, scaling).to(device)  # (D/2,)
     pos = torch.arange(start, start + length, device=device, dtype=torch.float32)  # (T,)
     angles = torch.outer(pos, inv_freq)  # (T, D/2)
     return angles.cos(), angles.sin()
@@ -27,11 +30,12 @@ class RopeCache:
     Training calls with the same length every step and decoding one position at a
     time; both then cost a slice instead of six small kernels per layer. The tables
     grow (by doubling) when a longer position range is asked for and move with the
-    device of the input. Values are identical to :func:`rope_tables` for the same range.
+    device of the input. Values are identical to :func:`rope_tables` for the same range
+    and ``scaling``.
     """
 
-    def __init__(self, head_dim: int, base: float) -> None:
-        self.head_dim, self.base = head_dim, base
+    def __init__(self, head_dim: int, base: float, scaling: RopeScaling | None = None) -> None:
+        self.head_dim, self.base, self.scaling = head_dim, base, scaling
         self._cos: torch.Tensor | None = None
         self._sin: torch.Tensor | None = None
 
@@ -40,6 +44,6 @@ class RopeCache:
         cached = self._cos
         if cached is None or cached.device != device or cached.shape[0] < end:
             have = cached.shape[0] if cached is not None and cached.device == device else 0
-            self._cos, self._sin = rope_tables(0, max(end, 2 * have), self.head_dim, self.base, device)
+            self._cos, self._sin = rope_tables(0, max(end, 2 * have), self.head_dim, self.base, device, self.scaling)
         assert self._cos is not None and self._sin is not None
         return self._cos[start:end], self._sin[start:end]

@@ -17,8 +17,10 @@ order (the i-th attention layer is ``model.layers.i.self_attn``; the norms alter
 input/post-attention and the last one is ``model.norm``) and each HF tensor gets exactly
 one caramba parameter. HF's ``gate_proj``/``up_proj`` are stacked into caramba's fused
 ``gate_up`` (gate first). Both sides use the rotate-half RoPE layout, so q/k need no
-permutation. Anything that does not line up — a config field (width, heads, eps, RoPE
-base), a tensor shape, a tensor without a home or a parameter left unfilled — is a
+permutation. RoPE scaling (``rope_scaling`` llama3 / linear, or transformers 5's
+``rope_parameters``) must equal the manifest's ``AttentionLayer.rope_scaling``; export
+writes it back. Anything that does not line up — a config field (width, heads, eps, RoPE
+base and scaling), a tensor shape, a tensor without a home or a parameter left unfilled — is a
 :class:`CarambaError` that lists every problem.
 
 :func:`export_hf_llama` writes the reverse: ``config.json`` + ``model.safetensors`` that
@@ -35,12 +37,15 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from pydantic import ValidationError
 from torch import nn
 
 from caramba.engine.errors import CarambaError
 from caramba.engine.layers.attention import AttentionLayer
+from caramba.engine.layers.base import FieldError
 from caramba.engine.layers.linear import LinearLayer
 from caramba.engine.layers.norms import RMSNormLayer
+from caramba.engine.layers.rope_tables import RopeScaling
 from caramba.engine.layers.swiglu import SwiGLULayer
 from caramba.engine.model.transformer import TransformerModel, last_leaf_module
 
@@ -132,19 +137,37 @@ def read_hf_tensors(directory: Path) -> dict[str, torch.Tensor]:
     return tensors
 
 
-def _rope_theta(cfg: dict[str, Any]) -> tuple[float, str | None]:
+def hf_rope(cfg: dict[str, Any]) -> tuple[float, RopeScaling | None]:
+    """RoPE base and scaling of a HF config: the legacy ``rope_theta`` + ``rope_scaling``
+    keys (Llama 3.x checkpoints) or transformers 5's ``rope_parameters``.
+
+    Raises :class:`CarambaError` for scaling types caramba does not implement.
+    """
     params = cfg.get("rope_parameters") or {}
     scaling = cfg.get("rope_scaling") or {}
     theta = params.get("rope_theta", cfg.get("rope_theta", 10000.0))
-    kind = params.get("rope_type") or scaling.get("rope_type") or scaling.get("type")
-    return float(theta), (None if kind in (None, "default") else str(kind))
+    try:
+        return float(theta), RopeScaling.from_hf(params if params.get("rope_type") else scaling)
+    except FieldError as exc:
+        raise CarambaError(f"config.json: {exc.message} (supported: {exc.expected}, or none)",
+                           fix="load a checkpoint with llama3, linear or default RoPE") from None
+    except ValidationError as exc:
+        raise CarambaError(f"config.json: rope_scaling is invalid: {exc.errors()[0]['msg']}",
+                           fix="check the rope_scaling factors in the checkpoint's config.json") from None
+
+
+def _show(scaling: RopeScaling | None) -> str:
+    if scaling is None:
+        return "none"
+    return "{" + ", ".join(f"{k}: {v}" for k, v in scaling.model_dump().items()
+                           if scaling.type == "llama3" or k in ("type", "factor")) + "}"
 
 
 def _check_config(cfg: dict[str, Any], m: TransformerModel, attn: list[AttentionLayer], mlp: list[SwiGLULayer],
                   norms: list[RMSNormLayer]) -> list[str]:
     a, f = attn[0].config, mlp[0].config
     d_head = cfg.get("head_dim") or cfg["hidden_size"] // cfg["num_attention_heads"]
-    theta, rope_kind = _rope_theta(cfg)
+    theta, scaling = hf_rope(cfg)
     want = {
         "vocab_size": (cfg.get("vocab_size"), m.embedder.config.vocab_size, "embedder.vocab_size"),
         "hidden_size": (cfg.get("hidden_size"), m.embedder.config.d_model, "d_model"),
@@ -159,8 +182,9 @@ def _check_config(cfg: dict[str, Any], m: TransformerModel, attn: list[Attention
     }
     problems = [f"{k}: checkpoint has {hf}, the model has {ours} ({where})"
                 for k, (hf, ours, where) in want.items() if hf is not None and hf != ours]
-    if rope_kind is not None:
-        problems.append(f"rope scaling '{rope_kind}' is not supported by AttentionLayer (only unscaled RoPE)")
+    if _show(scaling) != _show(a.rope_scaling):
+        problems.append(f"rope_scaling: checkpoint has {_show(scaling)}, the model has {_show(a.rope_scaling)} "
+                        "(AttentionLayer.rope_scaling)")
     if cfg.get("hidden_act", "silu") != "silu":
         problems.append(f"hidden_act '{cfg['hidden_act']}' (SwiGLULayer uses silu)")
     return problems
@@ -235,6 +259,7 @@ def export_hf_llama(model: nn.Module, directory: str | Path, *, max_position_emb
         "num_attention_heads": a.n_heads, "num_key_value_heads": a.kv_heads, "head_dim": a.head_dim,
         "rms_norm_eps": norms[0].config.eps, "rope_theta": a.rope_base,
         "max_position_embeddings": max_position_embeddings, "tie_word_embeddings": tied,
+        "rope_scaling": a.rope_scaling.to_hf() if a.rope_scaling is not None else None,
         "attention_bias": a.bias, "mlp_bias": mlp[0].config.bias, "torch_dtype": "float32",
     }
     tensors: dict[str, torch.Tensor] = {}
