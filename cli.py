@@ -56,15 +56,18 @@ for _name in COMMAND_MODULES:
 
 
 def _record_in_memory(result: object) -> None:
-    """Write a completed run to Graphiti memory when ``caramba.yml`` enables memory
-    (``memory.enabled: true``); a no-op otherwise."""
+    """Write a completed run to Graphiti memory when memory is enabled — ``memory.enabled``
+    in ``caramba.yml``, or the manifest's ``defaults.memory.enabled``, which wins — into
+    the group they name (:mod:`caramba.memory.settings`); a no-op otherwise."""
+    from caramba.memory.settings import run_memory_config
     from caramba.workspace import Workspace
 
     ws = Workspace()
-    if ws.config().memory.enabled:
+    cfg = run_memory_config(ws, result.run_dir)  # type: ignore[attr-defined]
+    if cfg.memory.enabled:
         from caramba.memory.record import record_run_result_sync
 
-        record_run_result_sync(ws, result.run_dir)  # type: ignore[attr-defined]
+        record_run_result_sync(ws, result.run_dir, config=cfg)  # type: ignore[attr-defined]
 
 
 importlib.import_module("caramba.engine.cli_run").finish_hooks.append(_record_in_memory)

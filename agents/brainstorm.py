@@ -75,11 +75,15 @@ async def _proposals(ctx: ProcessContext, topic: str, discussion: Discussion) ->
 
 
 async def _remember(ctx: ProcessContext, discussion: Discussion, name: str) -> None:
-    if not ctx.workspace.config().memory.enabled:
+    from caramba.memory.settings import memory_config
+
+    cfg = memory_config(ctx.workspace, ctx.spec.memory)  # caramba.yml + the manifest's defaults.memory
+    if not cfg.memory.enabled:
         return
     from caramba.memory.record import record_transcript
 
-    res = await record_transcript(ctx.workspace, discussion.render(), name=name, process="brainstorm")
+    res = await record_transcript(ctx.workspace, discussion.render(), name=name, process="brainstorm",
+                                  config=cfg)
     ctx.run.emit("memory", None, episode=res.episode.uuid, entities=res.entities, facts=res.facts)
 
 

@@ -33,7 +33,7 @@ from caramba.agents.personas import load_persona
 from caramba.agents.team import Team
 from caramba.agents.transcript import ProcessRun, summarize
 from caramba.engine.errors import CarambaError
-from caramba.workspace import Workspace
+from caramba.workspace import MemoryDefaults, Workspace
 
 #: process type → module with ``async def run(ctx) -> dict`` (outputs for the summary)
 MODULES = {"brainstorm": "caramba.agents.brainstorm", "manifest_author": "caramba.agents.manifest_author",
@@ -50,6 +50,8 @@ class ProcessSpec:
     team: dict[str, str]
     process: dict[str, Any]
     where: str = "process"
+    #: the manifest's ``defaults.memory`` (merged over caramba.yml when writing memory)
+    memory: MemoryDefaults | None = None
 
 
 @dataclass

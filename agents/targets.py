@@ -19,7 +19,7 @@ def spec_of(manifest: Any, target: str | None) -> ProcessSpec:
     tgt = manifest.target(target)
     index = [t.name for t in manifest.targets].index(tgt.name)
     return ProcessSpec(manifest=manifest.name, target=tgt.name, team=dict(tgt.team), process=dict(tgt.process),
-                       where=f"targets[{index}].process")
+                       where=f"targets[{index}].process", memory=manifest.defaults.memory)
 
 
 def run_process_target(manifest: Any, target: str | None, *, run_id: str | None = None,

@@ -39,7 +39,7 @@ from typing import Any
 from caramba.engine.errors import CarambaError
 from caramba.llm.embedders import Embedder, embedder_from_config
 from caramba.llm.settings import LLMError, LLMNotConfigured, LLMSettings, llm_configured, resolve_llm
-from caramba.workspace import Workspace
+from caramba.workspace import CarambaConfig, Workspace
 
 log = logging.getLogger(__name__)
 GROUP_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
@@ -102,12 +102,14 @@ class GraphMemory:
     """Graphiti memory of one group in a workspace. Use as ``async with``."""
 
     def __init__(self, ws: Workspace, *, group: str | None = None, url: str | None = None,
-                 embedder: Embedder | None = None) -> None:
-        cfg = ws.config()
+                 embedder: Embedder | None = None, config: CarambaConfig | None = None) -> None:
+        """``config`` is the effective configuration (default: ``caramba.yml``; callers
+        working for a manifest pass :func:`caramba.memory.settings.memory_config`'s)."""
+        cfg = config or ws.config()
         self.ws = ws
         self.group = check_group(group or cfg.memory.group_id)
         self.group_id = GRAPH_PREFIX + self.group
-        self.url = url
+        self.url = url or cfg.falkordb.url
         self.embedder = embedder or embedder_from_config(cfg.memory.embedder, cfg.llm.model,
                                                          cfg.llm.api_base, cfg.llm.api_key_env)
         self.llm: LLMSettings | None = None
