@@ -103,14 +103,61 @@ def db_stop() -> None:
 # ---------------------------------------------------------------- codegraph
 
 
+class _EventFile:
+    """``--events FILE``: JSON lines a job manager follows — ``{ts, event: "progress", phase,
+    done, total}`` (at most every 0.2 s, and on every phase change), then ``{ts, event:
+    "finished", report}``. Appended and flushed line by line."""
+
+    def __init__(self, path: Path) -> None:
+        self.f = path.open("a", encoding="utf-8")
+        self.last: tuple[str, float] = ("", 0.0)
+
+    def write(self, event: str, **data: Any) -> None:
+        import time
+
+        self.f.write(json.dumps({"ts": time.time(), "event": event, **data}, default=str) + "\n")
+        self.f.flush()
+
+    def progress(self, phase: str, done: int, total: int) -> None:
+        import time
+
+        now = time.monotonic()
+        if phase != self.last[0] or done == total or now - self.last[1] >= 0.2:
+            self.last = (phase, now)
+            self.write("progress", phase=phase, done=done, total=total)
+
+
+def _sigterm_interrupts() -> None:
+    """SIGTERM (a job's cancel) stops the sync like Ctrl-C: the lock is released and the
+    live graph is untouched (the half-built copy is dropped by the next sync); exit 130."""
+    import signal
+
+    def stop(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, stop)
+
+
 @cg_app.command("sync")
 def cg_sync(path: Annotated[Path, typer.Argument(help="root folder of the repository")],
             graph: Annotated[Optional[str], typer.Option("--graph", "-g", help="graph name (default: folder name)")] = None,
-            falkordb: FalkorOpt = None, as_json: JsonOpt = False) -> None:
-    """Index PATH incrementally (only changed files are parsed)."""
+            falkordb: FalkorOpt = None, as_json: JsonOpt = False,
+            events: Annotated[Optional[Path], typer.Option("--events", help="append progress and the final report as JSON lines to this file (for job managers)")] = None) -> None:
+    """Index PATH incrementally (only changed files are parsed). SIGTERM or Ctrl-C stops it
+    leaving the previous graph intact."""
     from caramba.codegraph.sync import sync_repository
+    from caramba.engine.errors import CarambaError
 
-    r = sync_repository(path, db=_db(falkordb), graph=graph)
+    _sigterm_interrupts()
+    sink = _EventFile(events) if events is not None else None
+    try:
+        r = sync_repository(path, db=_db(falkordb), graph=graph, progress=sink.progress if sink else None)
+    except CarambaError as e:
+        if sink is not None:  # the job manager reports it even when it is not our parent
+            sink.write("error", message=e.render())
+        raise
+    if sink is not None:
+        sink.write("finished", report=r.to_dict())
     if as_json:
         _emit(r.to_dict(), True)
         return

@@ -17,6 +17,11 @@ How a sync stays safe and fast:
    any point — or a FalkorDB server killed with SIGKILL — leaves the previous graph intact;
    the leftover copy is dropped by the next sync.
 
+``progress(phase, done, total)``, if given, is called as the sync goes: ``("parse", i, n)``
+while the ``n`` new or changed files are parsed (every few files), then ``("write", n, n)``
+before the graph is written and swapped (the job layer turns it into progress
+notifications).
+
 Files that fail to parse are listed in ``report.errors`` (file, line, message), kept as
 ``File`` nodes with ``error``/``error_line`` and no symbols; everything else is indexed.
 """
@@ -29,6 +34,7 @@ import time
 import tomllib
 import uuid
 from dataclasses import asdict, dataclass, field
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -151,7 +157,11 @@ class _Lock:
         self.r.eval(_DEL_IF, 1, self.key, self.token)
 
 
-def sync_repository(path: Path, *, db: Any, graph: str | None = None, lock_wait_s: float = LOCK_WAIT_S) -> SyncReport:
+Progress = Callable[[str, int, int], None]
+
+
+def sync_repository(path: Path, *, db: Any, graph: str | None = None, lock_wait_s: float = LOCK_WAIT_S,
+                    progress: Progress | None = None) -> SyncReport:
     """Bring graph ``code:<graph>`` (default: the folder name) up to date with ``path``."""
     root = Path(path).expanduser().resolve()
     if not root.is_dir():
@@ -163,7 +173,7 @@ def sync_repository(path: Path, *, db: Any, graph: str | None = None, lock_wait_
     import redis
 
     try:
-        _sync_locked(db, root, name, key, lock_wait_s, report)
+        _sync_locked(db, root, name, key, lock_wait_s, report, progress or (lambda *_: None))
     except (redis.ConnectionError, redis.TimeoutError) as e:
         raise CarambaError(f"lost the connection to FalkorDB while syncing '{name}': {e}; "
                            "the previous graph is intact (a sync only replaces it as its last step)",
@@ -173,7 +183,8 @@ def sync_repository(path: Path, *, db: Any, graph: str | None = None, lock_wait_
     return report
 
 
-def _sync_locked(db: Any, root: Path, name: str, key: str, lock_wait_s: float, report: SyncReport) -> None:
+def _sync_locked(db: Any, root: Path, name: str, key: str, lock_wait_s: float, report: SyncReport,
+                 progress: Progress) -> None:
     with _Lock(db, key, lock_wait_s) as lock:
         tmp_key = key + ".sync"
         if tmp_key in db.list_graphs():
@@ -192,6 +203,7 @@ def _sync_locked(db: Any, root: Path, name: str, key: str, lock_wait_s: float, r
         changed = sorted(rel for rel, b in data.items() if old.get(rel) != content_hash(b))
         deleted = sorted(set(old) - set(files))
         report.skipped, report.removed = len(files) - len(changed), len(deleted)
+        progress("parse", 0, len(changed))
         if exists and not changed and not deleted:
             return
         if exists:
@@ -201,7 +213,7 @@ def _sync_locked(db: Any, root: Path, name: str, key: str, lock_wait_s: float, r
             store.create_indices(g)
         store.write_repository(g, name, str(root), time.time())
         lock.refresh()
-        _apply(g, root, data, changed, deleted, report, lock.refresh, fresh=not exists)
+        _apply(g, root, data, changed, deleted, report, lock.refresh, fresh=not exists, progress=progress)
         store.write_counts(g)
         lock.refresh()
         db.connection.execute_command("RENAME", tmp_key, key)
@@ -214,14 +226,18 @@ def _parse_job(job: tuple[bytes, str, str]) -> FileFacts:
     return parse_python(job[0], path=job[1], module=job[2])
 
 
-def parse_many(jobs: list[tuple[bytes, str, str]], tick: Any) -> list[FileFacts]:
+def parse_many(jobs: list[tuple[bytes, str, str]], tick: Any,
+               parsed: Callable[[int], None] = lambda n: None) -> list[FileFacts]:
     """Parse ``(source, path, module)`` jobs, on every core for big batches (``ast`` parsing
-    is CPU-bound and holds the GIL). ``tick`` keeps the sync lock alive meanwhile."""
+    is CPU-bound and holds the GIL). ``tick`` keeps the sync lock alive meanwhile;
+    ``parsed(n)`` is told every 16 files how many are done."""
     workers = min(os.cpu_count() or 1, 8)
     if len(jobs) < PARALLEL_MIN_FILES or workers < 2:
         out = []
         for i, job in enumerate(jobs):
             out.append(_parse_job(job))
+            if i % 16 == 15:
+                parsed(i + 1)
             if i % 200 == 199:
                 tick()
         return out
@@ -234,18 +250,22 @@ def parse_many(jobs: list[tuple[bytes, str, str]], tick: Any) -> list[FileFacts]
     with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
         for i, facts in enumerate(pool.map(_parse_job, jobs, chunksize=16)):
             out.append(facts)
+            if i % 16 == 15:
+                parsed(i + 1)
             if i % 200 == 199:
                 tick()
     return out
 
 
 def _apply(g: Any, root: Path, data: dict[str, bytes], changed: list[str], deleted: list[str],
-           report: SyncReport, tick: Any, fresh: bool) -> None:
+           report: SyncReport, tick: Any, fresh: bool, progress: Progress) -> None:
     prefix = module_prefix(root)
     py = [rel for rel in changed if rel.endswith(".py")]
-    parsed = parse_many([(data[rel], rel, module_name(rel, prefix)) for rel in py], tick)
+    parsed = parse_many([(data[rel], rel, module_name(rel, prefix)) for rel in py], tick,
+                        lambda n: progress("parse", n, len(changed)))
     manifests = [parse_manifest(data[rel], path=rel) for rel in changed if not rel.endswith(".py")]
     report.parsed, report.parsed_files = len(changed), list(changed)
+    progress("write", len(changed), len(changed))
     for f in [*parsed, *manifests]:
         if f.error:
             report.errors.append({"file": f.path, "line": f.error[0], "error": f.error[1]})
