@@ -11,7 +11,12 @@ Runs of a target with this trainer set ``train.phase``:
   block and cycled. Each block stops at ``convergence_target`` (loss below), after
   ``convergence_patience`` steps without a 1% improvement, or at ``convergence_max_steps``
   (default: the run's ``steps``). ``reset_lr_per_block`` (config) gives each block a fresh
-  optimizer. Mid-phase resume restarts the phase (its final checkpoint is skipped as usual).
+  optimizer. SIGTERM/SIGINT (and ``save_every``) checkpoint the phase atomically
+  mid-block: student weights plus ``blockwise = {block, block_step, gstep, optimizer,
+  convergence state, data positions}`` and the RNG states; ``--resume`` continues from
+  that block and step (the teacher pool is redrawn from the saved data position), so the
+  result equals an uninterrupted run's. Checkpoints are numbered by the global blockwise
+  step; the final one by the run's ``steps``.
 * ``global`` — the whole student trains with the target's objective plus, when
   ``distill_weight > 0``, ``distill_weight · T² · KL(teacher_T ‖ student_T)`` on the logits;
   this is ``trainer.standard``'s loop (checkpoints, eval, resume) with that objective.
@@ -21,9 +26,9 @@ Runs of a target with this trainer set ``train.phase``:
 
 from __future__ import annotations
 
-import itertools
 import math
 import time
+from typing import Any
 
 import torch
 from pydantic import BaseModel, ConfigDict, Field
@@ -33,7 +38,7 @@ from caramba.engine.data.loader import BatchStream
 from caramba.engine.errors import CarambaError
 from caramba.engine.infer.cache_set import attention_layers
 from caramba.engine.infer.generate import lm_logits
-from caramba.engine.train.checkpoint import save_checkpoint
+from caramba.engine.train.checkpoint import save_checkpoint, set_rng_state
 from caramba.engine.train.objectives import ObjectiveComponent, ObjectiveResult
 from caramba.engine.train.registry import TRAINERS
 from caramba.engine.train.trainer import StandardTrainer, TrainJob, TrainOutcome
@@ -139,28 +144,43 @@ class UpcycleTrainer(Component):
         s_blocks, t_blocks = attention_layers(job.system), attention_layers(teacher)
         stream = BatchStream(job.data.train, opts.batch_size, job.seed)
         max_steps = opts.convergence_max_steps or job.steps
-        job.recorder.event("run_started", job.run_id, steps=job.steps, start_step=0, device=str(job.device),
-                           resumed=False, phase="blockwise", blocks=len(s_blocks))
+        res = _resume_point(job, len(s_blocks))
+        if job.resume_state is not None:
+            set_rng_state(job.resume_state["rng"])
+        job.recorder.event("run_started", job.run_id, steps=job.steps, start_step=res["gstep"], device=str(job.device),
+                           resumed=job.resume_state is not None, phase="blockwise", blocks=len(s_blocks),
+                           start_block=res["block"], start_block_step=res["block_step"])
         for p in job.system.parameters():
             p.requires_grad_(False)
         optimizer = None
-        gstep, finals, t0 = 0, {}, time.perf_counter()
+        gstep, finals, t0, t_steps = res["gstep"], dict(res["finals"]), time.perf_counter(), res["gstep"]
         total = max_steps * len(s_blocks)
         for i, (sb, tb) in enumerate(zip(s_blocks, t_blocks)):
+            if i < res["block"]:
+                continue
+            resumed = i == res["block"] and job.resume_state is not None
             for p in sb.parameters():
                 p.requires_grad_(True)
             if optimizer is None or cfg.reset_lr_per_block:
                 optimizer = torch.optim.AdamW([p for b in s_blocks for p in b.parameters()], lr=opts.lr,
                                               betas=opts.betas, eps=opts.eps, weight_decay=opts.weight_decay)
+            if resumed:
+                optimizer.load_state_dict(res["optimizer"])
+                stream.load_state_dict(res["block_stream"])
             sb.train()
+            block_stream = stream.state_dict()    # the pool (if any) is drawn from here: a resume redraws it
             pool = None
             if opts.cache_teacher_outputs:
                 pool = [self._teacher_pair(teacher, tb, stream.next_batch()["input_ids"].to(job.device))
                         for _ in range(min(cfg.teacher_pool, max_steps))]
-            source = itertools.cycle(pool) if pool else None
-            best, since, loss_v, step = math.inf, 0, math.inf, 0
-            for step in range(1, max_steps + 1):
-                x, y = next(source) if source else self._teacher_pair(
+            if resumed:
+                stream.load_state_dict(res["stream"])
+            best, since, loss_v, step = ((res["best"], res["since"], res["loss"], res["block_step"]) if resumed
+                                         else (math.inf, 0, math.inf, 0))
+            stop_block = resumed and res["block_done"]
+            while not stop_block and step < max_steps:
+                step += 1
+                x, y = pool[(step - 1) % len(pool)] if pool else self._teacher_pair(
                     teacher, tb, stream.next_batch()["input_ids"].to(job.device))
                 loss = torch.nn.functional.mse_loss(sb(x), y)
                 optimizer.zero_grad(set_to_none=True)
@@ -170,21 +190,28 @@ class UpcycleTrainer(Component):
                 if step % opts.log_every == 0 or step == 1:
                     job.recorder.metric({"run": job.run_id, "step": gstep, "split": "train", "loss": loss_v,
                                          "block": i})
-                    rate = gstep / max(time.perf_counter() - t0, 1e-9)
+                    rate = (gstep - t_steps) / max(time.perf_counter() - t0, 1e-9)
                     job.recorder.event("progress", job.run_id, step=gstep, total=total, loss=loss_v, lr=opts.lr,
-                                       tokens_per_s=rate * x.shape[0] * x.shape[1], eta_s=(total - gstep) / rate,
-                                       block=i)
+                                       tokens_per_s=rate * x.shape[0] * x.shape[1],
+                                       eta_s=(total - gstep) / max(rate, 1e-9), block=i, block_step=step)
                 if opts.convergence_target is not None and loss_v < opts.convergence_target:
-                    break
-                if loss_v < best * 0.99:
+                    stop_block = True
+                elif loss_v < best * 0.99:
                     best, since = loss_v, 0
                 else:
                     since += 1
-                    if since >= opts.convergence_patience:
-                        break
-                if job.should_stop():
-                    raise CarambaError(f"runs[{job.run_id}] was stopped during the blockwise phase",
-                                       fix="run again (the blockwise phase restarts from its beginning)")
+                    stop_block = since >= opts.convergence_patience
+                stopping = job.should_stop()
+                if stopping or (opts.save_every and gstep % opts.save_every == 0):
+                    state = {"final_metrics": None, "steps": job.steps, "blockwise": {
+                        "block": i, "block_step": step, "block_done": stop_block or step >= max_steps,
+                        "gstep": gstep, "best": best, "since": since, "loss": loss_v, "finals": finals,
+                        "block_stream": block_stream, "stream": stream.state_dict(),
+                        "optimizer": optimizer.state_dict()}}
+                    path = save_checkpoint(job.checkpoint_dir, gstep, job.system, state, keep=opts.keep_checkpoints)
+                    job.recorder.event("checkpoint", job.run_id, step=gstep, path=str(path), block=i, block_step=step)
+                if stopping:
+                    return TrainOutcome("cancelled", gstep, {"train_loss": loss_v, "block": float(i)})
             for p in sb.parameters():
                 p.requires_grad_(False)
             finals[f"block{i}_mse"] = loss_v
@@ -197,3 +224,15 @@ class UpcycleTrainer(Component):
                                keep=opts.keep_checkpoints)
         job.recorder.event("checkpoint", job.run_id, step=job.steps, path=str(path))
         return TrainOutcome("completed", job.steps, final)
+
+
+def _resume_point(job: TrainJob, n_blocks: int) -> dict[str, Any]:
+    """Where the blockwise phase starts: block 0 step 0, or the position a checkpoint saved."""
+    if job.resume_state is None:
+        return {"block": 0, "block_step": 0, "gstep": 0, "finals": {}}
+    st = job.resume_state.get("blockwise")
+    if st is None or not 0 <= int(st["block"]) < n_blocks:
+        raise CarambaError(f"runs[{job.run_id}]: the checkpoint to resume from is not a blockwise-phase checkpoint "
+                           f"of this model ({n_blocks} attention blocks)",
+                           fix="resume with the manifest the run started with, or start a new run without --resume")
+    return st
