@@ -104,10 +104,20 @@ def linear_cross_entropy(hidden: torch.Tensor, weight: torch.Tensor, targets: to
     return route("linear_cross_entropy", hidden.device.type)(hidden, weight, targets, ignore_index)
 
 
-def selective_scan(u: torch.Tensor, delta: torch.Tensor, A: torch.Tensor, B: torch.Tensor, C: torch.Tensor,
-                   D: torch.Tensor | None = None, *, delta_softplus: bool = False) -> torch.Tensor:
-    """Mamba selective scan. u, delta: (Bt, Dm, L); A: (Dm, N); B, C: (Bt, N, L); D: (Dm,).
+def selective_scan(
+    u: torch.Tensor, delta: torch.Tensor, A: torch.Tensor, B: torch.Tensor, C: torch.Tensor,
+    D: torch.Tensor | None = None, *, z: torch.Tensor | None = None, delta_bias: torch.Tensor | None = None,
+    delta_softplus: bool = False, state: torch.Tensor | None = None, return_state: bool = False,
+) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+    """Mamba selective scan (S6) over a sequence, optionally gated by silu(z).
 
-    See :func:`caramba.kernels.reference.selective_scan` for the recurrence.
+    u, delta, z: (Bt, L, Dm); A: (Dm, N); B, C: (Bt, L, N); D, delta_bias: (Dm,);
+    ``state``: the state before the first token (Bt, Dm, N), zeros when None.
+    delta -> softplus(delta + delta_bias) (or just + bias); h_t = exp(delta_t A) h_{t-1}
+    + delta_t u_t B_t; out_t = (<C_t, h_t> + D u_t) * silu(z_t). Returns out in u's dtype,
+    and with ``return_state`` also the final state (Bt, Dm, N) in fp32. Definition:
+    :mod:`caramba.kernels.scan_ref`.
     """
-    return route("selective_scan", u.device.type)(u, delta, A, B, C, D, delta_softplus=delta_softplus)
+    return route("selective_scan", u.device.type)(u, delta, A, B, C, D, z=z, delta_bias=delta_bias,
+                                                  delta_softplus=delta_softplus, state=state,
+                                                  return_state=return_state)

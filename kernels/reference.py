@@ -13,6 +13,8 @@ import math
 import torch
 import torch.nn.functional as F
 
+from caramba.kernels import scan_ref
+
 
 def rms_norm(x: torch.Tensor, weight: torch.Tensor | None, eps: float) -> torch.Tensor:
     """RMSNorm over the last dim: x / sqrt(mean(x^2) + eps) * weight. x: (..., C)."""
@@ -111,27 +113,9 @@ def linear_cross_entropy(hidden: torch.Tensor, weight: torch.Tensor, targets: to
     return cross_entropy(hidden @ weight.t(), targets, ignore_index)
 
 
-def selective_scan(u: torch.Tensor, delta: torch.Tensor, A: torch.Tensor, B: torch.Tensor, C: torch.Tensor,
-                   D: torch.Tensor | None = None, *, delta_softplus: bool = False) -> torch.Tensor:
-    """Mamba's selective scan (S6), sequential definition.
-
-    u, delta: (Bt, Dm, L); A: (Dm, N); B, C: (Bt, N, L) (input-dependent); D: (Dm,).
-    h_t = exp(delta_t * A) * h_{t-1} + delta_t * B_t * u_t;  y_t = C_t · h_t + D * u_t.
-    Computed in fp32; returns (Bt, Dm, L) in u's dtype.
-    """
-    dt = F.softplus(delta.float()) if delta_softplus else delta.float()
-    uf, Af, Bf, Cf = u.float(), A.float(), B.float(), C.float()
-    Bt, Dm, L = u.shape
-    h = torch.zeros(Bt, Dm, A.shape[1], dtype=torch.float32, device=u.device)
-    ys = []
-    for t in range(L):
-        dA = torch.exp(dt[:, :, t, None] * Af)  # (Bt, Dm, N)
-        h = dA * h + (dt[:, :, t] * uf[:, :, t])[:, :, None] * Bf[:, None, :, t]
-        ys.append((h * Cf[:, None, :, t]).sum(-1))
-    y = torch.stack(ys, -1)
-    if D is not None:
-        y = y + D.float()[:, None] * uf
-    return y.to(u.dtype)
+# Selective scan (Mamba S6): the definition and the fast exact CPU path live in their own
+# module (a loop with a hand-written backward); it is this op's reference implementation.
+selective_scan = scan_ref.selective_scan
 
 
 QK_BLOCK = 32  # values per quantisation block (one fp16 scale each), as in GGML's q8_0/q4_0

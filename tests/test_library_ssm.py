@@ -1,4 +1,4 @@
-"""SSMLayer: the parallel scan agrees with the reference loop; decode matches full sequence."""
+"""SSMLayer: the fast CPU scan agrees with the definition (values and gradients); decode matches full sequence."""
 
 from __future__ import annotations
 
@@ -6,24 +6,31 @@ import pytest
 import torch
 
 from caramba.engine.layers.ssm import SSMConfig, SSMLayer, SSMState
-from caramba.engine.layers.ssm_scan import selective_scan_chunked, selective_scan_sequential
+from caramba.kernels.scan_ref import selective_scan, selective_scan_sequential
 
 
-def _inputs(B: int = 2, T: int = 37, Di: int = 6, N: int = 5):
+def _inputs(B: int = 2, T: int = 37, Di: int = 6, N: int = 5, dtype: torch.dtype = torch.float32):
     g = torch.Generator().manual_seed(0)
     u = torch.randn(B, T, Di, generator=g)
-    delta = torch.nn.functional.softplus(torch.randn(B, T, Di, generator=g))
+    delta = torch.randn(B, T, Di, generator=g)
     A = -torch.rand(Di, N, generator=g) * 2
     Bm, Cm = torch.randn(B, T, N, generator=g), torch.randn(B, T, N, generator=g)
     D = torch.randn(Di, generator=g)
-    return u, delta, A, Bm, Cm, D
+    extra = dict(z=torch.randn(B, T, Di, generator=g), delta_bias=torch.randn(Di, generator=g) * 0.5,
+                 state=torch.randn(B, Di, N, generator=g))
+    return [t.to(dtype) for t in (u, delta, A, Bm, Cm, D)], {k: v.to(dtype) for k, v in extra.items()}
 
 
-@pytest.mark.parametrize("chunk", [1, 5, 16, 64])
-def test_parallel_scan_matches_sequential(chunk: int) -> None:
-    args = _inputs()
-    y_ref, h_ref = selective_scan_sequential(*args)
-    y, h = selective_scan_chunked(*args, chunk=chunk)
+@pytest.mark.parametrize("options", ["plain", "softplus", "all"])
+def test_fast_cpu_scan_matches_definition(options: str) -> None:
+    args, extra = _inputs()
+    kw = {} if options == "plain" else {"delta_softplus": True}
+    if options == "all":
+        kw.update(extra)
+    if options == "plain":
+        args[1] = torch.nn.functional.softplus(args[1])
+    y_ref, h_ref = selective_scan_sequential(*args, **kw, return_state=True)
+    y, h = selective_scan(*args, **kw, return_state=True)
     torch.testing.assert_close(y, y_ref, atol=1e-5, rtol=1e-5)
     torch.testing.assert_close(h, h_ref, atol=1e-5, rtol=1e-5)
 
@@ -38,23 +45,35 @@ def test_scan_matches_closed_form_for_scalar_case() -> None:
     Cm = torch.ones(1, T, 1)
     a = torch.exp(torch.tensor(0.5 * -0.4))
     expected = [sum(float(a) ** (t - s) * 0.5 * (s + 1) for s in range(t + 1)) for t in range(T)]
-    y, _ = selective_scan_chunked(u, delta, A, Bm, Cm, chunk=4)
+    y = selective_scan(u, delta, A, Bm, Cm)
     torch.testing.assert_close(y.view(-1), torch.tensor(expected), atol=1e-5, rtol=1e-5)
 
 
-def test_scan_gradients_agree() -> None:
-    args = [t.clone().requires_grad_(True) for t in _inputs(T=12)]
-    y1, _ = selective_scan_sequential(*args)
-    g1 = torch.autograd.grad(y1.square().sum(), args)
-    y2, _ = selective_scan_chunked(*args, chunk=4)
-    g2 = torch.autograd.grad(y2.square().sum(), args)
-    for a, b in zip(g1, g2):
-        torch.testing.assert_close(a, b, atol=1e-4, rtol=1e-4)
+def test_fast_cpu_scan_gradcheck_fp64() -> None:
+    """The hand-written backward (every input, the initial state and the final state's grad)."""
+    args, extra = _inputs(B=2, T=7, Di=3, N=2, dtype=torch.float64)
+    names = ["u", "delta", "A", "B", "C", "D", "z", "delta_bias", "state"]
+    ins = [t.clone().requires_grad_(True) for t in args + [extra["z"], extra["delta_bias"], extra["state"]]]
+
+    def f(*t: torch.Tensor):
+        return selective_scan(*t[:6], z=t[6], delta_bias=t[7], delta_softplus=True, state=t[8], return_state=True)
+    assert torch.autograd.gradcheck(f, ins), names
+
+
+def test_fast_cpu_scan_gradients_match_definition() -> None:
+    args, extra = _inputs(T=12)
+    ins = [t.clone().requires_grad_(True) for t in args + [extra["z"], extra["delta_bias"], extra["state"]]]
+    outs = []
+    for fn in (selective_scan_sequential, selective_scan):
+        y, h = fn(*ins[:6], z=ins[6], delta_bias=ins[7], delta_softplus=True, state=ins[8], return_state=True)
+        outs.append(torch.autograd.grad(y.square().sum() + h.sum(), ins))
+    for name, a, b in zip(["u", "delta", "A", "B", "C", "D", "z", "bias", "state"], *outs):
+        torch.testing.assert_close(b, a, atol=1e-4, rtol=1e-4, msg=name)
 
 
 def test_layer_shape_grad_and_scan_modes_agree() -> None:
     torch.manual_seed(0)
-    layer = SSMLayer(SSMConfig(d_model=16, d_state=4, d_conv=3, expand=2, chunk=8))
+    layer = SSMLayer(SSMConfig(d_model=16, d_state=4, d_conv=3, expand=2))
     x = torch.randn(2, 21, 16, requires_grad=True)
     y = layer(x)
     assert y.shape == (2, 21, 16)

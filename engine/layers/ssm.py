@@ -13,10 +13,13 @@ The "selective" part is that delta, B and C depend on the token, so the recurren
 choose what to remember. ``A_log`` starts at log(1..N) (S4D-real init) and ``dt_proj``'s
 bias is the inverse softplus of a step drawn log-uniformly in [dt_min, dt_max].
 
-Three ways to run it, all giving the same numbers:
+How it runs (all paths give the same numbers):
 
-* training: the whole sequence, ``scan: parallel`` (chunked associative scan) or
-  ``scan: sequential`` (the reference loop) — see :mod:`caramba.engine.layers.ssm_scan`;
+* training, ``scan: auto``: :func:`caramba.kernels.ops.selective_scan` through the dispatch
+  table — the Triton chunked scan (fwd + bwd, softplus, D skip and silu(z) gate fused) on
+  CUDA, the exact loop-with-hand-written-backward PyTorch scan on CPU;
+* ``scan: sequential``: the definition (:func:`caramba.kernels.scan_ref.selective_scan_sequential`),
+  an autograd-recorded loop, for debugging;
 * prefill + decode: pass an :class:`SSMState` as ``cache``; the layer reads and updates
   the convolution tail and the recurrent state, so feeding tokens one at a time (or in
   pieces) reproduces the full-sequence output.
@@ -43,7 +46,8 @@ from torch import nn
 
 from caramba.engine.layers.base import FieldError, Layer, LayerConfig
 from caramba.engine.layers.registry import LAYERS
-from caramba.engine.layers.ssm_scan import selective_scan_chunked, selective_scan_sequential
+from caramba.kernels import ops
+from caramba.kernels.scan_ref import selective_scan_sequential
 
 
 class SSMConfig(LayerConfig):
@@ -63,8 +67,9 @@ class SSMConfig(LayerConfig):
     dt_init_floor: float = Field(1e-4, gt=0, description="lower clamp of the initial step size")
     conv_bias: bool = Field(True, description="bias in the depthwise conv")
     bias: bool = Field(False, description="bias in in_proj / out_proj (Mamba uses none)")
-    scan: Literal["parallel", "sequential"] = Field("parallel", description="parallel (chunked) or reference scan")
-    chunk: int = Field(64, gt=0, description="chunk length of the parallel scan (memory vs. depth)")
+    scan: Literal["auto", "sequential"] = Field(
+        "auto", description="auto: the dispatched kernel (Triton on CUDA, fused PyTorch on CPU); "
+                            "sequential: the autograd reference loop (slow, for debugging)")
 
     @field_validator("dt_rank")
     @classmethod
@@ -157,18 +162,17 @@ class SSMLayer(Layer):
         u = F.silu(self.conv1d(u_ext)).transpose(1, 2)         # (B, T, Di)
         dbc = self.x_proj(u)
         dt, Bm, Cm = torch.split(dbc, [c.rank, c.d_state, c.d_state], dim=-1)
-        delta = F.softplus(self.dt_proj(dt))                   # (B, T, Di)
+        dt = F.linear(dt, self.dt_proj.weight)                 # (B, T, Di); bias + softplus in the scan
         A = -torch.exp(self.A_log.float())                     # (Di, N)
         state = cache.ssm if cache is not None else None
-        if c.scan == "sequential":
-            y, h = selective_scan_sequential(u, delta, A, Bm, Cm, self.D, state)
-        else:
-            y, h = selective_scan_chunked(u, delta, A, Bm, Cm, self.D, state, chunk=c.chunk)
+        scan = selective_scan_sequential if c.scan == "sequential" else ops.selective_scan
+        y, h = scan(u, dt, A, Bm, Cm, self.D, z=z, delta_bias=self.dt_proj.bias, delta_softplus=True,
+                    state=state, return_state=True)            # y = scan(...) * silu(z): (B, T, Di)
         if cache is not None:
             cache.conv = u_ext[..., u_ext.shape[-1] - k:].detach() if k > 0 else u_ext[..., :0].detach()
             cache.ssm = h.detach()
             cache.length += T
-        return self.out_proj(y * F.silu(z))
+        return self.out_proj(y)
 
     def make_layer_cache(self) -> SSMState:
         """A fresh decode state (``KVCache.for_layer`` calls this for SSM layers)."""
