@@ -8,7 +8,8 @@ one repeat. The runner (:mod:`caramba.engine.bench.run`) loops over models and r
 * memory — per (cache format, sequence length, batch): the exact KV bytes of a filled
   :class:`~caramba.engine.infer.cache_set.InferenceCache` (and the prediction from the
   layer shapes), plus the allocator's peak on CUDA (CPU has no allocator peak: empty);
-* context — chunked prefill of ``context_length`` tokens, then ``decode_tokens`` decode.
+* context — chunked prefill of ``context_length`` tokens, then ``decode_tokens`` decode
+  (optionally checked against a one-shot prefill: ``chunked_vs_full_max_abs``).
 """
 
 from __future__ import annotations
@@ -123,6 +124,10 @@ def memory(model: nn.Module, cfg: Any, seed: int) -> list[dict[str, Any]]:
 
 
 def context(model: nn.Module, cfg: Any, seed: int) -> list[dict[str, Any]]:
+    """Per context length: timed chunked prefill, then timed decode. With
+    ``check_full_prefill`` an untimed one-shot prefill of the same tokens through a fresh
+    cache of the same kind gives ``chunked_vs_full_max_abs`` (last-position logits): chunking
+    must not change the numbers beyond floating-point reassociation."""
     g = torch.Generator().manual_seed(seed)
     dev = _device(model)
     spec = CacheSpec(kind=cfg.cache_kind)
@@ -134,12 +139,22 @@ def context(model: nn.Module, cfg: Any, seed: int) -> list[dict[str, Any]]:
             with Stopwatch(dev) as pre:
                 for a in range(0, L, cfg.chunk_size):
                     logits = lm_logits(model, ids[:, a:a + cfg.chunk_size], cache)[:, -1]
+            row: dict[str, Any] = {"context_len": L, "chunk": cfg.chunk_size, "batch": cfg.batch_size,
+                                   "cache_kind": cfg.cache_kind, "prefill_s": pre.seconds,
+                                   "prefill_tok_s": cfg.batch_size * L / pre.seconds}
+            if cfg.check_full_prefill:
+                full = lm_logits(model, ids, InferenceCache(spec))[:, -1]
+                row["chunked_vs_full_max_abs"] = float((full.float() - logits.float()).abs().max())
             with Stopwatch(dev) as dec:
                 for _ in range(cfg.decode_tokens):
                     logits = lm_logits(model, logits.argmax(-1, keepdim=True), cache)[:, -1]
-            rows.append({"context_len": L, "chunk": cfg.chunk_size, "batch": cfg.batch_size,
-                         "cache_kind": cfg.cache_kind, "prefill_s": pre.seconds,
-                         "prefill_tok_s": cfg.batch_size * L / pre.seconds,
+            rows.append({**row, "decode_s": dec.seconds,
                          "decode_tok_s": cfg.batch_size * cfg.decode_tokens / dec.seconds,
-                         "kv_bytes": cache.nbytes})
+                         "kv_bytes": cache.nbytes, "cached_tokens": cache_length(cache)})
     return rows
+
+
+def cache_length(cache: InferenceCache) -> int:
+    """Positions held by the first layer cache (every layer holds the same number)."""
+    layers = cache.layer_caches()
+    return int(layers[0][1].length) if layers else 0

@@ -70,7 +70,8 @@ def _behavior(model: nn.Module, cfg: Any, base_dir: Path | None, data_tokenizer:
     path = Path(cfg.cases_file)
     cases = load_cases(path if path.is_absolute() or base_dir is None else base_dir / path)
     acc, rows = score_cases(model, make_tokenizer(spec, base_dir), cases, cfg.max_new_tokens)
-    return [{"accuracy": acc, "cases": len(rows), "correct": sum(r["correct"] for r in rows)}]
+    return [{"accuracy": acc, "cases": len(rows), "correct": sum(r["correct"] for r in rows),
+             "failed": " ".join(str(r["id"]) for r in rows if not r["correct"])}]
 
 
 def run_benchmarks(target: Any, *, models: dict[str, nn.Module], data: DataSplits | None, recorder: Any,

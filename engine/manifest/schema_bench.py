@@ -93,6 +93,9 @@ class ContextBench(StrictModel):
     decode_tokens: PositiveInt = Field(32, description="tokens decoded after the prefill")
     batch_size: PositiveInt = Field(1, description="sequences per measurement")
     cache_kind: CacheKind = Field("fp16", description="KV-cache storage format")
+    check_full_prefill: bool = Field(False, description="also prefill each context in one shot (untimed) and "
+                                     "record the largest last-position logit difference to the chunked prefill "
+                                     "(chunked_vs_full_max_abs); costs one full-length forward per length")
 
 
 BenchConfig = Annotated[

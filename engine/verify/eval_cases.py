@@ -36,8 +36,21 @@ def _ids(tok: PromptTokenizer, text: str, model: nn.Module) -> torch.Tensor:
     ids = tok.encode(text)
     if not ids:
         raise CarambaError(f"prompt {text!r} encodes to no tokens", fix="give every case a non-empty prompt")
+    vocab = _vocab_size(model)
+    if vocab is not None and max(ids) >= vocab:
+        raise CarambaError(f"the {tok.name} tokenizer turns {text[:40]!r} into token id {max(ids)}, but the model's "
+                           f"vocabulary has {vocab} tokens",
+                           fix="give the benchmark/eval the tokenizer the model was trained with (tokenizer: ...)")
     p = next(model.parameters())
     return torch.tensor([ids], dtype=torch.long, device=p.device)
+
+
+def _vocab_size(model: nn.Module) -> int | None:
+    for m in model.modules():
+        v = getattr(getattr(m, "config", None), "vocab_size", None)
+        if isinstance(v, int):
+            return v
+    return None
 
 
 def choice_scores(model: nn.Module, tok: PromptTokenizer, prompt: str, choices: list[str]) -> list[float]:
