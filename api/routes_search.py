@@ -3,7 +3,12 @@
 Code graph (FalkorDB: the workspace's embedded server, or ``falkordb.url``), through the
 MCP server's :class:`~caramba.tools.codegraph_bridge.CodeGraphTools`:
 
-* ``POST /api/codegraph/sync`` ``{path, graph}``; ``POST /api/codegraph/query``
+* ``POST /api/codegraph/sync`` ``{path, graph, wait, timeout_s}`` starts a sync job (the
+  MCP server's job manager, :mod:`caramba.tools.sync_jobs`) and returns it at once, or
+  when it ends with ``wait: true``; ``GET /api/codegraph/syncs`` lists them (newest
+  first, across restarts), ``GET /api/codegraph/syncs/{job_id}`` is one,
+  ``POST /api/codegraph/syncs/{job_id}/cancel`` stops one (the previous graph stays);
+  ``POST /api/codegraph/query``
   ``{cypher, graph, limit}`` (read-only Cypher);
 * ``GET /api/codegraph/find?name=``, ``/callers?symbol=``, ``/callees?symbol=``,
   ``/subclasses?cls=&transitive=``, ``/layer-usage?layer_type=`` (``graph`` optional when
@@ -26,7 +31,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from caramba.api.app import get_deps
 from caramba.tools.codegraph_bridge import CodeGraphTools
 from caramba.tools.common import ToolDeps, run_blocking
-from caramba.tools.group_codegraph import Callees, CypherResult, Rows, SyncResult
+from caramba.tools.group_codegraph import Callees, CypherResult, Rows
+from caramba.tools.sync_jobs import SyncJob, follow_sync, sync_status
 from caramba.tools.group_memory import (
     MemoryAdded, MemoryFacts, RagHits, RagIndexed, _memory_add, _memory_search, _rag_index, _rag_search,
 )
@@ -48,6 +54,8 @@ class SyncRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     path: str = Field(".", description="folder of the workspace to index")
     graph: str | None = Field(None, description="graph name; default: the folder's name")
+    wait: bool = Field(False, description="answer when the sync ends (else at once, with the job id)")
+    timeout_s: float = Field(600.0, gt=0, le=3600, description="with wait: stop waiting after this long")
 
 
 class QueryRequest(BaseModel):
@@ -72,10 +80,36 @@ class RagIndexRequest(BaseModel):
     rebuild: bool = False
 
 
-@router.post("/codegraph/sync", response_model=SyncResult, tags=["codegraph"])
-async def codegraph_sync(body: SyncRequest, cg: CodeGraphTools = Depends(code_graph)) -> SyncResult:
-    """Index Python and manifest files of a workspace folder (incremental, atomic swap)."""
-    return SyncResult(report=await run_blocking(cg.sync, body.path, graph=body.graph))
+@router.post("/codegraph/sync", response_model=SyncJob, tags=["codegraph"])
+async def codegraph_sync(body: SyncRequest, deps: ToolDeps = Depends(get_deps)) -> SyncJob:
+    """Index Python and manifest files of a workspace folder (incremental, atomic swap) as a
+    background job; returns it at once (or when it ends, with ``wait``)."""
+    root = await run_blocking(deps.sandbox.resolve, body.path, must_exist=True)
+    rec = await run_blocking(deps.jobs.start_sync, root, graph=body.graph)
+    if body.wait:
+        return (await follow_sync(deps.jobs, rec.job_id, body.timeout_s))[0]
+    return await run_blocking(sync_status, deps.jobs, rec)
+
+
+@router.get("/codegraph/syncs", response_model=list[SyncJob], tags=["codegraph"])
+async def list_syncs(deps: ToolDeps = Depends(get_deps)) -> list[SyncJob]:
+    """Code-graph sync jobs, newest first (interrupted ones can simply be synced again)."""
+    recs = await run_blocking(deps.jobs.list, "codegraph_sync")
+    return [await run_blocking(sync_status, deps.jobs, r) for r in recs]
+
+
+@router.get("/codegraph/syncs/{job_id}", response_model=SyncJob, tags=["codegraph"])
+async def get_sync(job_id: str, deps: ToolDeps = Depends(get_deps)) -> SyncJob:
+    """State, progress (files parsed / total) and, once completed, the report of a sync."""
+    return await run_blocking(sync_status, deps.jobs, await run_blocking(deps.jobs.get_sync, job_id))
+
+
+@router.post("/codegraph/syncs/{job_id}/cancel", response_model=SyncJob, tags=["codegraph"])
+async def cancel_sync(job_id: str, wait_s: float = Query(30.0, ge=0, le=600),
+                      deps: ToolDeps = Depends(get_deps)) -> SyncJob:
+    """Stop a sync; the previous graph stays as it was."""
+    await run_blocking(deps.jobs.get_sync, job_id)
+    return await run_blocking(sync_status, deps.jobs, await run_blocking(deps.jobs.cancel, job_id, wait_s=wait_s))
 
 
 @router.post("/codegraph/query", response_model=CypherResult, tags=["codegraph"])

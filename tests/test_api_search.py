@@ -3,6 +3,8 @@ real DeepLake store (TestClient on the real app; same code as the MCP tools)."""
 
 from __future__ import annotations
 
+import time
+
 from fastapi.testclient import TestClient
 
 from caramba.api.app import ApiOptions, create_app
@@ -33,7 +35,17 @@ def test_codegraph_memory_rag_routes(falkordb_workspace):
     (ws.root / "notes" / "muon.md").write_text("# Muon optimizer\nMuon converged faster than AdamW on the 50M model.\n"
                                                "\n# RoPE\nRotary theta 500k lowered validation loss.\n")
     with TestClient(create_app(ApiOptions(workspace=ws.root, token="s"))) as c:
-        rep = c.post("/api/codegraph/sync", json={"path": "toy"}, headers=AUTH).json()["report"]
+        started = c.post("/api/codegraph/sync", json={"path": "toy"}, headers=AUTH).json()
+        assert started["job_id"].startswith("sync-") and started["state"] == "running"
+        deadline = time.monotonic() + 120
+        while (job := c.get(f"/api/codegraph/syncs/{started['job_id']}", headers=AUTH).json())["state"] == "running":
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+        rep = job["report"]
+        again = c.post("/api/codegraph/sync", json={"path": "toy", "wait": True}, headers=AUTH).json()
+        assert again["state"] == "completed" and again["report"]["skipped"] == 3  # incremental
+        assert [j["job_id"] for j in c.get("/api/codegraph/syncs", headers=AUTH).json()] == [
+            again["job_id"], started["job_id"]]
         assert rep["graph"] == "toy" and rep["files"] == 3 and not rep["errors"]
         found = c.get("/api/codegraph/find", params={"name": "gate"}, headers=AUTH).json()["rows"]
         assert [(r["qualname"], r["line"]) for r in found] == [("toy.models.gate", MODELS.splitlines().index("def gate(x):") + 1)]

@@ -55,7 +55,7 @@ def test_codegraph_and_memory_round_trips(falkordb_workspace):
 
     async def main() -> None:
         async with stdio_client(ws.root) as client:
-            rep = structured(await client.call_tool("codegraph_sync", {"path": "toy"}))["report"]
+            rep = structured(await client.call_tool("codegraph_sync", {"path": "toy", "wait": True}))["report"]
             assert rep["graph"] == "toy" and rep["files"] == 3 and not rep["errors"]
 
             found = structured(await client.call_tool("find_symbol", {"name": "gate"}))["rows"]

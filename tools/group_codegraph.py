@@ -1,9 +1,15 @@
-"""Code-graph tools: ``codegraph_sync``, ``codegraph_query``, ``find_symbol``, ``callers``,
-``callees``, ``subclasses``, ``layer_usage``.
+"""Code-graph tools: ``codegraph_sync`` (+ ``sync_status``, ``wait_sync``, ``cancel_sync``,
+``list_syncs``), ``codegraph_query``, ``find_symbol``, ``callers``, ``callees``,
+``subclasses``, ``layer_usage``.
 
 The graph lives in FalkorDB (embedded by default) and is built by ``codegraph_sync`` from
 a folder of the workspace (incremental: unchanged files are skipped; atomic: readers keep
-the old graph until the new one is swapped in). Queries are read-only — the Cypher tool
+the old graph until the new one is swapped in). A sync is a background job
+(:mod:`caramba.tools.sync_jobs`, a ``caramba codegraph sync`` subprocess): the tool
+returns its job id at once, or with ``wait: true`` follows it to the end sending progress
+notifications (files parsed / total), as ``wait_sync`` does. Cancelling (``cancel_sync``,
+or ``notifications/cancelled`` for a waiting request) stops it and leaves the previous
+graph usable; jobs are listed across server restarts (``list_syncs``). Queries are read-only — the Cypher tool
 refuses write clauses and FalkorDB's ``GRAPH.RO_QUERY`` enforces it again.
 
 ``graph`` may be omitted when the workspace has exactly one code graph.
@@ -13,21 +19,34 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
+import anyio
 from mcp.server.mcpserver import Context, MCPServer
 from mcp_types import ToolAnnotations
 from pydantic import BaseModel, ConfigDict, Field
 
 from caramba.tools.codegraph_bridge import CodeGraphTools
 from caramba.tools.common import ToolDeps, run_blocking, tool_errors
+from caramba.tools.job_store import JobState
+from caramba.tools.sync_jobs import SyncJob, follow_sync
+from caramba.tools.sync_jobs import sync_status as status_of
 
 READ_ONLY = ToolAnnotations(read_only_hint=True, open_world_hint=False)
 GraphArg = Annotated[str | None, Field(description="code graph name; default: the only one in the workspace")]
 SymbolArg = Annotated[str, Field(min_length=1, description="qualified name (pkg.mod.func) or an unambiguous bare name")]
 
 
-class SyncResult(BaseModel):
+SyncIdArg = Annotated[str, Field(description="job id returned by codegraph_sync (sync-…)")]
+
+
+class SyncWait(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    report: dict[str, Any] = Field(description="graph, root, files, parsed, skipped, removed, errors, seconds")
+    status: SyncJob
+    timed_out: bool = Field(description="true when the sync was still active at the timeout")
+
+
+class SyncList(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    jobs: list[SyncJob]
 
 
 class Rows(BaseModel):
@@ -53,6 +72,24 @@ def register(server: MCPServer, deps: ToolDeps) -> None:
     """Add the code-graph tools."""
     cg = CodeGraphTools(deps.workspace, deps.sandbox)
 
+    jobs = deps.jobs
+
+    async def follow(ctx: Context, job_id: str, timeout_s: float) -> SyncWait:
+        from caramba.tools.group_runs import peer_key
+
+        key = peer_key(ctx.request_context, ctx.request_id)
+        deps.waiting[key] = job_id  # notifications/cancelled for this request cancels the sync
+        cancelled = False
+        try:
+            status, timed_out = await follow_sync(jobs, job_id, timeout_s, ctx.report_progress)
+            return SyncWait(status=status, timed_out=timed_out)
+        except anyio.get_cancelled_exc_class():
+            cancelled = True
+            raise
+        finally:
+            if not cancelled:
+                deps.waiting.pop(key, None)
+
     @server.tool(annotations=ToolAnnotations(read_only_hint=False, destructive_hint=False,
                                              idempotent_hint=True, open_world_hint=False))
     @tool_errors
@@ -60,12 +97,57 @@ def register(server: MCPServer, deps: ToolDeps) -> None:
         ctx: Context,
         path: Annotated[str, Field(description="folder of the workspace to index")] = ".",
         graph: Annotated[str | None, Field(description="graph name; default: the folder's name")] = None,
-    ) -> SyncResult:
-        """Index Python and manifest files into the code graph (incremental, atomic swap)."""
-        await ctx.report_progress(0, 1, f"syncing {path}")
-        report = await run_blocking(cg.sync, path, graph=graph)
-        await ctx.report_progress(1, 1, f"{report.get('files', 0)} files")
-        return SyncResult(report=report)
+        wait: Annotated[bool, Field(description="follow the sync to its end with progress notifications")] = False,
+        timeout_s: Annotated[float, Field(gt=0, le=86400, description="with wait: stop waiting after this long")] = 600.0,
+    ) -> SyncJob:
+        """Index Python and manifest files of a workspace folder into the code graph, as a
+        background job (incremental, atomic swap). Returns the job id at once (follow it with
+        wait_sync / sync_status), or with wait=true when it ends."""
+        root = await run_blocking(deps.sandbox.resolve, path, must_exist=True)
+        rec = await run_blocking(jobs.start_sync, root, graph=graph)
+        if wait:
+            return (await follow(ctx, rec.job_id, timeout_s)).status
+        return await run_blocking(status_of, jobs, rec)
+
+    @server.tool(annotations=READ_ONLY)
+    @tool_errors
+    async def sync_status(job_id: SyncIdArg) -> SyncJob:
+        """State, progress (files parsed / total) and, once completed, the report of a sync."""
+        return await run_blocking(status_of, jobs, await run_blocking(jobs.get_sync, job_id))
+
+    @server.tool(annotations=READ_ONLY)
+    @tool_errors
+    async def wait_sync(
+        job_id: SyncIdArg, ctx: Context,
+        timeout_s: Annotated[float, Field(gt=0, le=86400, description="give up waiting after this long")] = 600.0,
+    ) -> SyncWait:
+        """Wait for a sync to end, streaming progress notifications (files parsed / total).
+        Cancelling this request (notifications/cancelled) cancels the sync."""
+        await run_blocking(jobs.get_sync, job_id)
+        return await follow(ctx, job_id, timeout_s)
+
+    @server.tool(annotations=ToolAnnotations(read_only_hint=False, destructive_hint=False, open_world_hint=False))
+    @tool_errors
+    async def cancel_sync(
+        job_id: SyncIdArg,
+        wait_s: Annotated[float, Field(ge=0, le=600, description="seconds to wait for the sync to stop")] = 30.0,
+    ) -> SyncJob:
+        """Stop a sync; the previous graph stays as it was (run codegraph_sync again later:
+        it is incremental)."""
+        await run_blocking(jobs.get_sync, job_id)
+        return await run_blocking(status_of, jobs, await run_blocking(jobs.cancel, job_id, wait_s=wait_s))
+
+    @server.tool(annotations=READ_ONLY)
+    @tool_errors
+    async def list_syncs(
+        state: Annotated[JobState | None, Field(description="only syncs in this state")] = None,
+        limit: Annotated[int, Field(ge=1, le=1000, description="newest first, at most this many")] = 50,
+    ) -> SyncList:
+        """Code-graph sync jobs of this workspace, newest first (survives server restarts;
+        'interrupted' ones can simply be synced again)."""
+        recs = await run_blocking(jobs.list, "codegraph_sync")
+        chosen = [r for r in recs if state is None or r.state == state][:limit]
+        return SyncList(jobs=[await run_blocking(status_of, jobs, r) for r in chosen])
 
     @server.tool(annotations=READ_ONLY)
     @tool_errors

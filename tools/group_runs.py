@@ -27,7 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from caramba.engine.errors import CarambaError
 from caramba.tools import manifest_input
 from caramba.tools.common import ToolDeps, run_blocking, tool_errors
-from caramba.tools.job_store import ACTIVE_STATES, JobRecord, JobState
+from caramba.tools.job_store import ACTIVE_STATES, JobError, JobRecord, JobState
 from caramba.tools.run_files import EventTail, RunProgress, has_checkpoint, last_metrics, read_progress
 
 READ_ONLY = ToolAnnotations(read_only_hint=True, open_world_hint=False)
@@ -68,6 +68,9 @@ class JobList(BaseModel):
 
 def job_status(deps: ToolDeps, rec: JobRecord) -> JobStatus:
     """A record plus what its run directory says (progress, metrics, checkpoints)."""
+    if rec.kind != "run":
+        raise JobError(f"job '{rec.job_id}' is a code-graph sync, not a run",
+                       fix="use sync_status / wait_sync / cancel_sync for syncs")
     run_dir = deps.jobs.run_dir(rec)
     progress = read_progress(run_dir) if run_dir is not None else RunProgress()
     metrics = last_metrics(run_dir) if run_dir is not None else {}

@@ -1,7 +1,8 @@
 """Job records on disk: ``<workspace>/.caramba/jobs/<job id>.json``.
 
-A *job* is one ``caramba run`` subprocess started by a server (MCP now, the REST API
-later). Its record is a small JSON file, rewritten atomically (temp file + rename) on
+A *job* is one subprocess started by a server (MCP or the REST API): a ``caramba run``
+(``kind: run``) or a ``caramba codegraph sync`` (``kind: codegraph_sync``, see
+:mod:`caramba.tools.sync_jobs`). Its record is a small JSON file, rewritten atomically (temp file + rename) on
 every state change, so that
 
 * a server restart finds every job again (finished ones listed, interrupted ones marked
@@ -10,8 +11,8 @@ every state change, so that
   same jobs. Changes that must not interleave (the concurrency check followed by the
   creation of a record) hold an exclusive ``flock`` on ``jobs/.lock``.
 
-The job id is the run id passed to ``caramba run --run-id``, so a job and its run
-directory share one name.
+A run's job id is the run id passed to ``caramba run --run-id``, so a job and its run
+directory share one name; a sync's job id starts with ``sync-``.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from caramba.engine.errors import CarambaError
 
 JobState = Literal["starting", "running", "completed", "failed", "cancelled", "interrupted"]
+JobKind = Literal["run", "codegraph_sync"]
 ACTIVE_STATES: frozenset[str] = frozenset({"starting", "running"})
 JOB_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,79}$")
 
@@ -41,12 +43,15 @@ class JobError(CarambaError):
 
 
 class JobRecord(BaseModel):
-    """Everything a server knows about one run it started."""
+    """Everything a server knows about one job (a run or a code-graph sync) it started."""
 
     model_config = ConfigDict(extra="forbid")
 
-    job_id: str = Field(description="the run id (also the run directory's name)")
-    manifest: str = Field(description="workspace-relative path of the manifest the run executes")
+    job_id: str = Field(description="the run id (also the run directory's name), or sync-<id>")
+    kind: JobKind = Field("run", description="run: caramba run; codegraph_sync: caramba codegraph sync")
+    manifest: str = Field("", description="workspace-relative path of the manifest the run executes ('' for a sync)")
+    sync_path: str | None = Field(None, description="codegraph_sync: workspace-relative folder indexed")
+    graph: str | None = Field(None, description="codegraph_sync: the code graph's name")
     target: str | None = Field(None, description="the target name, or None for the manifest's default")
     overrides: list[str] = Field(default_factory=list, description="--set dotted.path=value overrides")
     device: str | None = Field(None, description="--device passed to the run, if any")

@@ -1,4 +1,5 @@
-"""The job manager: runs as background subprocesses that outlive their requester.
+"""The job manager: runs (and code-graph syncs) as background subprocesses that outlive
+their requester.
 
 ``JobManager.start`` launches ``python -m caramba run FILE --run-id ID …`` in its own
 session (``start_new_session``), output to a log file. The run therefore survives the
@@ -20,6 +21,10 @@ process (pid + start time) and the run's own ``run.json``:
 Cancelling sends SIGTERM; the runner stops after the current step and writes a
 checkpoint (docs/internals.md), so a cancelled job keeps its checkpoints.
 
+Code-graph syncs (``start_sync``) are jobs of ``kind: codegraph_sync`` in the same store,
+counted against the same ``max_running``; their command and state rules live in
+:mod:`caramba.tools.sync_jobs`. ``list()`` returns runs only (``list(kind=None)``: all).
+
 This module is free of MCP types so that the REST API can reuse it::
 
     jobs = JobManager(Workspace(root), max_running=4)
@@ -30,20 +35,23 @@ This module is free of MCP types so that the REST API can reuse it::
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+from caramba.tools import sync_jobs
 from caramba.tools.job_store import (
-    ACTIVE_STATES, JobError, JobRecord, JobStore, check_job_id, new_job_id, pid_alive,
+    ACTIVE_STATES, JobError, JobKind, JobRecord, JobStore, check_job_id, new_job_id, pid_alive,
     process_start_time,
 )
 from caramba.tools.run_files import TERMINAL_RUN_STATES, find_run_dir, has_checkpoint, read_json
 from caramba.workspace import Workspace
 
 DEFAULT_MAX_RUNNING = 4
+GRAPH_NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
 STARTING_GRACE_S = 60.0  # a record without a pid yet counts as launching this long
 
 
@@ -74,13 +82,41 @@ class JobManager:
             self.store.save(rec)
         return self._launch(rec, resume=False)
 
+    def start_sync(self, path: Path, *, graph: str | None = None) -> JobRecord:
+        """Launch ``caramba codegraph sync`` of ``path`` (a folder inside the workspace) into
+        graph ``graph`` (default: the folder's name) and return its record."""
+        full = self.workspace.resolve(path, must_exist=True)
+        if not full.is_dir():
+            raise JobError(f"'{path}' is not a folder", fix="pass a folder of the workspace to index")
+        name = graph or full.name
+        if not GRAPH_NAME_RE.match(name):
+            raise JobError(f"'{name}' is not a usable code graph name",
+                           fix="pass graph=<letters, digits, '_', '-', '.'> (it must not start with '-' or '.')")
+        job_id = sync_jobs.SYNC_PREFIX + new_job_id()
+        rec = JobRecord(job_id=job_id, kind="codegraph_sync", sync_path=self._rel(full) or ".", graph=name, log=self._rel(self.store.dir / f"{job_id}.log"))
+        with self.store.locked():
+            self._check_capacity()
+            self.store.save(rec)
+        return self._launch(rec, resume=False)
+
+    def get_sync(self, job_id: str) -> JobRecord:
+        """A sync job's record (a run's id is refused with a pointer to the run tools)."""
+        rec = self.get(job_id)
+        if rec.kind != "codegraph_sync":
+            raise JobError(f"job '{job_id}' is a run, not a code-graph sync",
+                           fix="use run_status / wait_run / cancel_run for runs")
+        return rec
+
     def resume(self, job_id: str) -> JobRecord:
-        """Continue an interrupted, cancelled or failed job from its last checkpoint."""
+        """Continue an interrupted, cancelled or failed job from its last checkpoint (a sync:
+        run it again, incrementally)."""
         with self.store.locked():
             rec = self.get(job_id)
             if rec.state in ACTIVE_STATES:
                 raise JobError(f"job '{job_id}' is still {rec.state}",
-                               fix="wait_run until it ends, or cancel_run it first")
+                               fix="wait until it ends, or cancel it first")
+            if rec.kind == "codegraph_sync":
+                return self._relaunch(rec)
             if rec.state == "completed":
                 raise JobError(f"job '{job_id}' already completed; nothing to resume",
                                fix="start a new run with run_manifest")
@@ -88,24 +124,32 @@ class JobManager:
             if run_dir is None or not has_checkpoint(run_dir):
                 raise JobError(f"job '{job_id}' has no checkpoint to resume from",
                                fix="start a new run with run_manifest (the run never reached a checkpoint)")
-            self._check_capacity()
-            rec = rec.model_copy(update={"state": "starting", "pid": None, "pid_start": None,
-                                         "launched": time.time(), "finished": None, "exit_code": None,
-                                         "cancel_requested": False, "message": None,
-                                         "resumes": rec.resumes + 1})
-            self.store.save(rec)
+            return self._relaunch(rec)
+
+    def _relaunch(self, rec: JobRecord) -> JobRecord:
+        self._check_capacity()
+        rec = rec.model_copy(update={"state": "starting", "pid": None, "pid_start": None,
+                                     "launched": time.time(), "finished": None, "exit_code": None,
+                                     "cancel_requested": False, "message": None,
+                                     "resumes": rec.resumes + 1})
+        self.store.save(rec)
         return self._launch(rec, resume=True)
 
     def _check_capacity(self) -> None:
-        running = [r for r in self.list() if r.state in ACTIVE_STATES]
+        running = [r for r in self.list(kind=None) if r.state in ACTIVE_STATES]
         if len(running) >= self.max_running:
             names = ", ".join(r.job_id for r in running)
             raise JobError(
-                f"{len(running)} runs are already active (limit {self.max_running}): {names}",
-                fix="wait for one to finish (wait_run), cancel one (cancel_run), "
+                f"{len(running)} jobs (runs and code-graph syncs) are already active (limit "
+                f"{self.max_running}): {names}",
+                fix="wait for one to finish (wait_run / wait_sync), cancel one (cancel_run / cancel_sync), "
                     "or restart the server with a larger --max-jobs")
 
-    def _launch(self, rec: JobRecord, *, resume: bool) -> JobRecord:
+    def _command(self, rec: JobRecord, resume: bool) -> list[str]:
+        if rec.kind == "codegraph_sync":
+            events = sync_jobs.events_path(self.store.dir, rec.job_id)
+            events.write_bytes(b"")  # a re-run reports afresh
+            return sync_jobs.sync_command(self.python, rec, events)
         cmd = [self.python, "-m", "caramba", "run", rec.manifest, "--run-id", rec.job_id]
         if rec.target:
             cmd += ["--target", rec.target]
@@ -117,6 +161,10 @@ class JobManager:
             cmd.append("--allow-python-impl")
         if resume:
             cmd.append("--resume")
+        return cmd
+
+    def _launch(self, rec: JobRecord, *, resume: bool) -> JobRecord:
+        cmd = self._command(rec, resume)
         env = dict(os.environ, CARAMBA_WORKSPACE=str(self.workspace.root), PYTHONUNBUFFERED="1")
         log_path = self.workspace.root / rec.log
         with log_path.open("ab") as log:
@@ -135,12 +183,14 @@ class JobManager:
         """The job's record with its state brought up to date."""
         return self._refresh(self.store.load(check_job_id(job_id)))
 
-    def list(self) -> list[JobRecord]:
-        """Every job of the workspace, newest first, states up to date."""
-        return [self._refresh(r) for r in self.store.all()]
+    def list(self, kind: JobKind | None = "run") -> list[JobRecord]:
+        """Every job of that kind (None: all) in the workspace, newest first, states up to date."""
+        return [self._refresh(r) for r in self.store.all() if kind is None or r.kind == kind]
 
     def run_dir(self, rec: JobRecord) -> Path | None:
-        """The job's run directory, once the run has created it."""
+        """The job's run directory, once the run has created it (None for syncs)."""
+        if rec.kind != "run":
+            return None
         if rec.run_dir:
             return self.workspace.root / rec.run_dir
         found = find_run_dir(self.workspace.runs_dir, rec.job_id)
@@ -175,6 +225,9 @@ class JobManager:
     def _final_state(self, rec: JobRecord, run_dir: Path | None) -> dict[str, object]:
         child = self._children.pop(rec.job_id, None)
         code = child.returncode if child is not None and child.pid == rec.pid else None
+        if rec.kind == "codegraph_sync":
+            events = sync_jobs.read_events(sync_jobs.events_path(self.store.dir, rec.job_id))
+            return sync_jobs.final_state(rec, events, code, lambda: self._log_tail(rec))
         info = read_json(run_dir / "run.json") if run_dir is not None else None
         run_state = info.get("state") if info else None
         out: dict[str, object] = {"finished": time.time(), "exit_code": code}
