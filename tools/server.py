@@ -10,7 +10,8 @@ manifests       list_presets, get_preset, layer_catalog, validate_manifest,
                 dry_run_manifest, write_manifest
 runs            run_manifest, run_status, wait_run, cancel_run, resume_run, list_runs
 results         get_results, get_artifact, compare_runs
-codegraph       codegraph_sync, codegraph_query, find_symbol, callers, callees,
+codegraph       codegraph_sync (a background job), sync_status, wait_sync, cancel_sync,
+                list_syncs, codegraph_query, find_symbol, callers, callees,
                 subclasses, layer_usage
 memory          memory_add, memory_search, rag_index, rag_search
 files           read_file, list_files, search_files
