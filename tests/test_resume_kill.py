@@ -1,6 +1,8 @@
 """Kill-and-resume: a CPU run SIGKILLed after a checkpoint and resumed with ``--resume``
-continues the exact loss curve of an uninterrupted run with the same seed; SIGTERM stops
-a run cleanly after the current step with a checkpoint and state ``cancelled``."""
+continues the exact loss curve of an uninterrupted run with the same seed — also when the
+killed and the resumed run read their batches with two worker processes (whose workers
+must exit once their parent is gone); SIGTERM stops a run cleanly after the current step
+with a checkpoint and state ``cancelled``."""
 
 from __future__ import annotations
 
@@ -17,6 +19,7 @@ from caramba.cli import main
 from caramba.engine.manifest import load_manifest
 from caramba.engine.runner import run_target
 from caramba.workspace import Workspace
+from caramba.tests.support.children import child_pids, wait_gone
 from caramba.tests.support.training import read_jsonl, train_losses, wait_for_event, write_tiny_lm
 
 STEPS = 60
@@ -28,21 +31,34 @@ def _start(manifest: Path, workspace: Path, run_id: str) -> subprocess.Popen:
                             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=workspace)
 
 
-def test_sigkill_then_resume_matches_uninterrupted_run(tmp_path):
-    ref_ws, kill_ws = tmp_path / "ref", tmp_path / "kill"
-    ref_ws.mkdir(), kill_ws.mkdir()
-    reference = run_target(load_manifest(write_tiny_lm(ref_ws, steps=STEPS, save_every=10, eval_every=20)),
-                           workspace=Workspace(ref_ws), console=False)
-    expected = train_losses(reference.run_dir)
-    assert len(expected) == STEPS
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory):
+    """The uninterrupted run (num_workers: 0): train losses and val losses."""
+    ws = tmp_path_factory.mktemp("ref")
+    run = run_target(load_manifest(write_tiny_lm(ws, steps=STEPS, save_every=10, eval_every=20)),
+                     workspace=Workspace(ws), console=False)
+    val = [r["loss"] for r in read_jsonl(run.run_dir / "metrics.jsonl") if r["split"] == "val"]
+    return train_losses(run.run_dir), val
 
+
+@pytest.mark.parametrize("workers", [0, 2])
+def test_sigkill_then_resume_matches_uninterrupted_run(tmp_path, reference, workers):
+    expected, ref_val = reference
+    assert len(expected) == STEPS
+    kill_ws = tmp_path / "kill"
+    kill_ws.mkdir()
     manifest = write_tiny_lm(kill_ws, steps=STEPS, save_every=10, eval_every=20)
+    if workers:
+        manifest.write_text(manifest.read_text().replace("device: cpu\n", f"device: cpu\n          num_workers: {workers}\n"))
     run_dir = kill_ws / "runs" / "tiny_train" / "lm" / "victim"
     proc = _start(manifest, kill_ws, "victim")
     wait_for_event(proc, run_dir / "events.jsonl", lambda r: r["event"] == "checkpoint" and r["step"] >= 20)
+    children = child_pids(proc.pid)
     proc.send_signal(signal.SIGKILL)
     proc.wait(timeout=30)
     assert proc.returncode == -signal.SIGKILL
+    assert len(children) == workers
+    assert not wait_gone(children, 20), "data-loading workers outlived their SIGKILLed parent"
     assert json.loads((run_dir / "run.json").read_text())["state"] == "running"  # died without cleanup
     killed_at = int((run_dir / "checkpoints" / "train" / "latest").read_text().removeprefix("step_"))
     assert 20 <= killed_at < STEPS
@@ -57,7 +73,6 @@ def test_sigkill_then_resume_matches_uninterrupted_run(tmp_path):
     assert [s for s, _ in resumed] == list(range(1, STEPS + 1))  # one continuous curve, no duplicates
     for (s, got), (_, want) in zip(resumed, expected):
         assert got == pytest.approx(want, abs=1e-6), f"step {s}: resumed {got} vs uninterrupted {want}"
-    ref_val = [r["loss"] for r in read_jsonl(reference.run_dir / "metrics.jsonl") if r["split"] == "val"]
     got_val = [r["loss"] for r in read_jsonl(run_dir / "metrics.jsonl") if r["split"] == "val"]
     assert got_val == pytest.approx(ref_val, abs=1e-6)
     info = json.loads((run_dir / "run.json").read_text())

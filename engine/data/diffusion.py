@@ -2,8 +2,9 @@
 
 Items are ``{"x": (D,) float32, "t": () int64}`` (plus ``"y"`` class labels when the
 source has them). ``t`` is the diffusion timestep the denoiser trains on: drawn fresh
-from torch's global RNG on every training read (the trainer seeds and checkpoints that
-RNG, so runs are reproducible and resumable), and fixed per item in the validation split
+on every training read from an RNG the batch reader seeds per read from (seed, epoch,
+position) — so runs are reproducible and resumable, with or without data-loading worker
+processes (:mod:`caramba.engine.data.loader`) — and fixed per item in the validation split
 so validation losses are comparable between evaluations.
 
 * ``dataset.diffusion_vector`` — rows of an ``.npy`` file (``x_path``, (N, D)).
@@ -30,6 +31,7 @@ class NoisedVectors(torch.utils.data.Dataset):
 
     def __init__(self, x: torch.Tensor, y: torch.Tensor | None, timesteps: int, fixed_seed: int | None) -> None:
         self.x, self.y, self.timesteps = x, y, timesteps
+        self.draws_random = fixed_seed is None  # the batch reader seeds each read (engine/data/loader.py)
         self.fixed = None
         if fixed_seed is not None:
             g = torch.Generator().manual_seed(fixed_seed)

@@ -12,6 +12,7 @@ actually needs one that does not exist yet.
 
 from __future__ import annotations
 
+import os
 from typing import Literal
 
 from pydantic import AliasChoices, Field, field_validator, model_validator
@@ -19,6 +20,8 @@ from pydantic import AliasChoices, Field, field_validator, model_validator
 from caramba.engine.manifest.schema_base import Float, Int, Fraction, NonNegInt, PositiveInt, StrictModel, problem
 
 _DEVICE = r"^(auto|cpu|mps|meta|cuda(:\d+)?)$"
+#: the most data-loading workers a run may ask for on this machine
+MAX_WORKERS = (os.cpu_count() or 1) * 4
 
 
 class PeftConfig(StrictModel):
@@ -67,8 +70,11 @@ class TrainConfig(StrictModel):
     amp_dtype: Literal["float16", "bfloat16"] = Field("bfloat16", description="autocast dtype")
     compile_model: bool = Field(False, description="torch.compile the model before training")
     activation_checkpointing: bool = Field(False, description="recompute block activations in backward")
-    num_workers: NonNegInt = Field(0, description="DataLoader worker processes")
-    pin_memory: bool = Field(False, description="pin host batches for faster GPU copies")
+    num_workers: NonNegInt = Field(
+        0, description="data-loading worker processes; 0 = read batches in the training process. "
+                       "The batch sequence is the same for every value")
+    pin_memory: bool = Field(False, description="pin host batches for faster GPU copies (CUDA only)")
+    prefetch_factor: PositiveInt = Field(2, description="batches each worker reads ahead (needs num_workers > 0)")
 
     eval_every: NonNegInt = Field(0, description="evaluate every N steps; 0 = only at the end")
     eval_iters: PositiveInt = Field(20, description="batches per evaluation (default: defaults.logging.eval_iters)")
@@ -103,8 +109,20 @@ class TrainConfig(StrictModel):
             raise problem(f"betas must each be in [0, 1), got {list(v)}", "use e.g. betas: [0.9, 0.95]")
         return v
 
+    @field_validator("num_workers")
+    @classmethod
+    def _workers_in_range(cls, v: int) -> int:
+        if v > MAX_WORKERS:
+            raise problem(f"num_workers {v} is more than {MAX_WORKERS} (4 per CPU core of this machine, "
+                          f"which has {os.cpu_count()})",
+                          f"use at most {MAX_WORKERS}; 2-8 workers usually keep a GPU fed, 0 reads in-process")
+        return v
+
     @model_validator(mode="after")
     def _consistent(self) -> TrainConfig:
+        if "prefetch_factor" in self.model_fields_set and self.num_workers == 0:
+            raise problem("prefetch_factor applies to data-loading workers, but num_workers is 0",
+                          "set num_workers > 0, or remove prefetch_factor")
         if self.use_amp and self.dtype != "float32":
             raise problem(f"use_amp with dtype {self.dtype}: autocast expects float32 parameters",
                           "set dtype: float32 with use_amp: true, or turn use_amp off")

@@ -54,8 +54,9 @@ class TrainOptions(BaseModel):
     use_amp: bool = False
     amp_dtype: Literal["bfloat16", "float16"] = "bfloat16"
     compile_model: bool = False
-    num_workers: int = Field(0, ge=0)
-    pin_memory: bool = False
+    num_workers: int = Field(0, ge=0, description="data-loading worker processes (caramba.engine.data.workers)")
+    pin_memory: bool = Field(False, description="pin host batches (CUDA devices only; elsewhere nothing to pin)")
+    prefetch_factor: int = Field(2, ge=1, description="batches each worker reads ahead")
     eval_every: int = Field(0, ge=0, description="evaluate every N steps (and at the end); 0 = only at the end")
     eval_iters: int = Field(20, gt=0, description="validation batches per evaluation")
     save_every: int = Field(0, ge=0, description="checkpoint every N steps (and at the end); 0 = only at the end")

@@ -29,7 +29,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from caramba.engine.data.loader import BatchStream, collate
+from caramba.engine.data.loader import BatchPlan, BatchStream
 from caramba.engine.train.distributed import DistributedError, Parallel
 from caramba.engine.train.options import TrainOptions
 
@@ -140,10 +140,7 @@ class ShardedBatchStream(BatchStream):
         super().__init__(dataset, batch_size, seed)
         self.rows = parallel.local_rows(batch_size)
 
-    def next_batch(self) -> dict[str, torch.Tensor]:
-        if self.pos + self.batch_size > self.n:
-            self.epoch, self.pos = self.epoch + 1, 0
-        idx = self._order()[self.pos: self.pos + self.batch_size]  # the global batch
-        self.pos += self.batch_size
+    def next_plan(self) -> BatchPlan:
+        idx, seed = self._next_global()  # the global batch
         lo, hi = self.rows
-        return collate([self.dataset[int(i)] for i in idx[lo:hi]])
+        return BatchPlan(tuple(idx[lo:hi]), seed, row0=lo)

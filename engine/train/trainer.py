@@ -33,7 +33,8 @@ from pydantic import BaseModel, ConfigDict
 
 from caramba.engine.data.base import Component, DataSplits
 from caramba.engine.data.loader import BatchStream, eval_batches
-from caramba.engine.errors import CarambaError, NotImplementedYet
+from caramba.engine.data.workers import START_METHOD, batch_source
+from caramba.engine.errors import CarambaError
 from caramba.engine.train.checkpoint import set_rng_state
 from caramba.engine.train.device import resolve_precision
 from caramba.engine.train.dist_checkpoint import load_optimizer_state, save_run_checkpoint
@@ -85,7 +86,11 @@ def _floats(metrics: dict[str, torch.Tensor], weight: float = 1.0) -> dict[str, 
     return {k: float(v) * weight for k, v in metrics.items()}
 
 
-def _to_device(batch: dict[str, torch.Tensor], device: torch.device) -> dict[str, torch.Tensor]:
+def _to_device(batch: dict[str, torch.Tensor], device: torch.device, pin: bool = False) -> dict[str, torch.Tensor]:
+    if device.type == "cpu":
+        return batch
+    if pin:  # workers' batches arrive pinned already; in-process ones are pinned here
+        batch = {k: v if v.is_pinned() else v.pin_memory() for k, v in batch.items()}
     return {k: v.to(device, non_blocking=True) for k, v in batch.items()}
 
 
@@ -110,9 +115,6 @@ class StandardTrainer(Component):
         if opts.phase != "standard" and type(self) is StandardTrainer and not getattr(job, "upcycle", False):
             raise CarambaError(f"runs[{job.run_id}].train.phase '{opts.phase}' needs trainer.upcycle",
                                fix="set the target's trainer: trainer.upcycle, or phase: standard")
-        if opts.num_workers:
-            raise NotImplementedYet("train.num_workers > 0 (worker processes for data loading) is not implemented yet",
-                                    fix="set num_workers: 0 (batches are cut from memory-mapped arrays in-process)")
         prec = resolve_precision(opts, job.device)
         par = job.parallel
         system = job.system.to(device=job.device, dtype=prec.param_dtype)
@@ -121,8 +123,19 @@ class StandardTrainer(Component):
         optimizer = make_parallel_optimizer(system, par, opts)
         scheduler = make_scheduler(optimizer, job.steps, opts)
         scaler = torch.amp.GradScaler("cuda", enabled=prec.use_scaler)
-        stream = (BatchStream(job.data.train, opts.batch_size, job.seed) if par.world_size == 1
-                  else ShardedBatchStream(job.data.train, opts.batch_size, job.seed, par))
+        pin = opts.pin_memory and job.device.type == "cuda"  # pinned host memory only speeds up copies to a GPU
+        stream = batch_source(BatchStream(job.data.train, opts.batch_size, job.seed) if par.world_size == 1
+                              else ShardedBatchStream(job.data.train, opts.batch_size, job.seed, par),
+                              num_workers=opts.num_workers, pin_memory=pin, prefetch_factor=opts.prefetch_factor)
+        try:
+            return self._loop(job, stream, pin, prec, system, wrapped, model, optimizer, scheduler, scaler)
+        finally:
+            stream.close()  # joins data-loading workers: normal end, stop signal or error
+
+    def _loop(self, job: TrainJob, stream: Any, pin: bool, prec: Any, system: torch.nn.Module,
+              wrapped: torch.nn.Module, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
+              scheduler: Any, scaler: Any) -> TrainOutcome:
+        opts, par = job.opts, job.parallel
         step, last_val = 0, {}
         if job.resume_state is not None:
             st = job.resume_state
@@ -134,7 +147,9 @@ class StandardTrainer(Component):
             step, last_val = int(st["step"]), dict(st.get("last_val", {}))
         job.recorder.event("run_started", job.run_id, steps=job.steps, start_step=step, device=str(job.device),
                            resumed=job.resume_state is not None, distributed=par.strategy,
-                           world_size=par.world_size, global_batch_size=opts.batch_size)
+                           world_size=par.world_size, global_batch_size=opts.batch_size,
+                           data_loading={"num_workers": opts.num_workers, "pin_memory": pin,
+                                         "start_method": START_METHOD if opts.num_workers else None})
 
         def save(at: int, final: dict[str, float] | None = None) -> None:
             state = {"scheduler": scheduler.state_dict(), "scaler": scaler.state_dict(), "data": stream.state_dict(),
@@ -151,7 +166,7 @@ class StandardTrainer(Component):
             step_metrics: dict[str, float] = {}
             log_now = (step + 1) % opts.log_every == 0 or step + 1 == job.steps
             for micro in range(opts.gradient_accumulation_steps):
-                batch = _to_device(stream.next_batch(), job.device)
+                batch = _to_device(stream.next_batch(), job.device, pin)
                 with accumulating(wrapped, par, last=micro + 1 == opts.gradient_accumulation_steps):
                     with prec.autocast():
                         res = job.objective(model(batch), batch, system)

@@ -4,8 +4,8 @@ Enforced before anything trains (:func:`enforce_apples_to_apples`, called by the
 
 * refused, each named by its YAML path: ``train.compile_model: true`` (Inductor
   autotunes kernels, so numerics depend on timing), ``train.distributed`` other than
-  ``none`` (collective reduction order varies), ``train.num_workers > 0`` (worker
-  scheduling can reorder data on resume);
+  ``none`` (collective reduction order varies). ``train.num_workers > 0`` is allowed:
+  worker processes read exactly the in-process batch sequence (``engine/data/workers.py``);
 * applied: fixed seeds (every run has one; runs already seed every RNG from it),
   ``torch.use_deterministic_algorithms(True)``, cuDNN benchmark off, and
   ``CUBLAS_WORKSPACE_CONFIG=:4096:8`` (deterministic cuBLAS). caramba's Triton kernels
@@ -31,9 +31,6 @@ def _offending(train: Any) -> list[tuple[str, str, str, str]]:
     if train.distributed != "none":
         out.append(("distributed", train.distributed, "collective reductions change summation order",
                     "set distributed: none"))
-    if train.num_workers:
-        out.append(("num_workers", str(train.num_workers), "worker processes may reorder batches",
-                    "set num_workers: 0"))
     return out
 
 
