@@ -20,7 +20,7 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-from caramba.agents.budget import Accountant, Budget
+from caramba.agents.budget import Accountant, Budget, check_priced
 from caramba.agents.mcp_link import McpLink
 from caramba.agents.models import ModelOverride, resolve_team_models
 from caramba.agents.personas import load_persona
@@ -66,7 +66,7 @@ def check_host(host: str, allow_remote: bool) -> None:
 
 
 def serve_a2a(ws: Workspace, *, host: str, port: int, override: ModelOverride | None = None,
-              allow_remote: bool = False, max_cost_usd: float = 5.0) -> None:
+              allow_remote: bool = False, max_cost_usd: float | None = None) -> None:
     """Serve until interrupted (blocking)."""
     import uvicorn
     from google.adk.a2a.utils.agent_to_a2a import to_a2a
@@ -75,11 +75,12 @@ def serve_a2a(ws: Workspace, *, host: str, port: int, override: ModelOverride | 
     lead = load_persona(LEAD, ws.root)
     personas = [lead, *(load_persona(n, ws.root) for n in lead.sub_agents)]
     settings = resolve_team_models(personas, ws.config().llm, override)        # exit 2 before anything starts
+    budget = Budget(max_llm_calls=10**9, max_tokens=10**15, max_cost_usd=max_cost_usd, max_wall_s=10**9)
+    check_priced(budget, {n: s.model for n, s in settings.items()})
     run = ProcessRun(ws.runs_dir, "a2a", LEAD, "a2a_server", argv=sys.argv)
     run.emit("process_started", process="a2a_server", url=f"http://{host}:{port}",
              team=[p.name for p in personas], models={n: s.describe() for n, s in settings.items()})
-    accountant = Accountant(Budget(max_llm_calls=10**9, max_tokens=10**15, max_cost_usd=max_cost_usd,
-                                   max_wall_s=10**9))
+    accountant = Accountant(budget)
     link = McpLink(ws)
     link.start()
     state = "completed"

@@ -57,6 +57,9 @@ def register(app: typer.Typer) -> None:
         model: ModelOpt = None,
         api_base: ApiBaseOpt = None,
         max_llm_calls: Annotated[Optional[int], typer.Option(help="budget: model calls")] = None,
+        max_tokens: Annotated[Optional[int], typer.Option(help="budget: prompt + completion tokens")] = None,
+        max_cost_usd: Annotated[Optional[float], typer.Option(help="budget: USD (models must be in LiteLLM's price table)")] = None,
+        max_wall_s: Annotated[Optional[float], typer.Option(help="budget: seconds of wall-clock time")] = None,
         workspace: WorkspaceOpt = None,
     ) -> None:
         """A team brainstorm: interactive REPL, or --topic/--rounds with ranked manifest proposals."""
@@ -65,10 +68,15 @@ def register(app: typer.Typer) -> None:
         from caramba.workspace import Workspace
 
         process: dict[str, object] = {"type": "brainstorm", "topic": topic, "rounds": rounds}
-        if max_llm_calls is not None:
-            process["budget"] = {"max_llm_calls": max_llm_calls}
+        limits = {"max_llm_calls": max_llm_calls, "max_tokens": max_tokens, "max_cost_usd": max_cost_usd,
+                  "max_wall_s": max_wall_s}
+        if any(v is not None for v in limits.values()):
+            process["budget"] = {k: v for k, v in limits.items() if v is not None}
         result = run_process(ProcessSpec("brainstorm", "brainstorm", _team(team), process, where="brainstorm"),
                              workspace=Workspace(workspace), override=ModelOverride(model, api_base) if model else None)
+        from caramba.agents.budget import describe_totals
+
+        typer.echo(f"spent: {describe_totals(result.totals)}")
         typer.echo(f"run directory: {result.run_dir}")
 
     @app.command("personas")
@@ -116,7 +124,7 @@ def register(app: typer.Typer) -> None:
         model: ModelOpt = None,
         api_base: ApiBaseOpt = None,
         allow_remote: Annotated[bool, typer.Option("--allow-remote", help="allow a non-loopback bind (no auth!)")] = False,
-        max_cost_usd: Annotated[float, typer.Option(help="budget: USD across all requests (priced models)")] = 5.0,
+        max_cost_usd: Annotated[Optional[float], typer.Option(help="budget: USD across all requests (every model must be in LiteLLM's price table)")] = None,
         workspace: WorkspaceOpt = None,
     ) -> None:
         """Serve the research lead (with its team as sub-agents) over A2A."""

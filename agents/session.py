@@ -7,12 +7,16 @@
                                      team={}, process={"type": "brainstorm", "topic": "..."}),
                          workspace=Workspace(), override=ModelOverride("openai/gpt-4o-mini"))
 
-Order matters: the process section is validated and every persona's model resolved
-*before* anything is written, so "no usable model" (exit 2) leaves no run directory.
+Order matters: the process section is validated, every persona's model resolved and a
+cost budget checked against LiteLLM's price table *before* anything is written, so "no
+usable model" or "unpriced model under a cost budget" (exit 2) leaves no run directory.
 Then the run directory and transcript are created, caramba's MCP server is started
 embedded, the team is built and the process function runs. The run ends ``completed``,
-``failed`` (the error is recorded in the transcript and re-raised) or ``cancelled``
-(Ctrl-C).
+``failed`` (the error is recorded in the transcript and re-raised; a budget stop also
+writes a ``budget_exceeded`` event and exits 3) or ``cancelled`` (Ctrl-C). The body runs
+under ``asyncio.timeout(max_wall_s)``, so the wall-clock limit stops even a model or tool
+call in flight. What the process spent (LLM calls, tokens, cost, wall time) is in the
+``process_finished`` event, ``run.json`` (``totals``) and :attr:`ProcessResult.totals`.
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from caramba.agents.budget import Accountant
+from caramba.agents.budget import Accountant, BudgetExceeded, check_priced
 from caramba.agents.config import parse_process, team_for
 from caramba.agents.mcp_link import McpLink
 from caramba.agents.models import ModelOverride, resolve_team_models
@@ -111,6 +115,7 @@ class ProcessResult:
     run_dir: Path
     state: str
     outputs: dict[str, Any]
+    totals: dict[str, Any] = field(default_factory=dict)
 
 
 def run_process(spec: ProcessSpec, *, workspace: Workspace | None = None, override: ModelOverride | None = None,
@@ -124,6 +129,7 @@ def run_process(spec: ProcessSpec, *, workspace: Workspace | None = None, overri
     roles = team_for(cfg.type, spec.team)
     personas = {name: load_persona(name, ws.root) for name in dict.fromkeys(roles.values())}
     settings = resolve_team_models(list(personas.values()), ws.config().llm, override)  # before any write
+    check_priced(cfg.budget, {n: s.model for n, s in settings.items()})
     run = ProcessRun(ws.runs_dir, spec.manifest, spec.target, cfg.type, run_id=run_id, argv=argv or sys.argv)
     run.emit("process_started", process=cfg.type, config=cfg.model_dump(mode="json"), team=roles,
              models={n: s.describe() for n, s in settings.items()})
@@ -138,7 +144,10 @@ def run_process(spec: ProcessSpec, *, workspace: Workspace | None = None, overri
         team = Team(list(personas.values()), settings, link, run, accountant)
         ctx = ProcessContext(ws, spec, cfg, roles, team, run, link, console)
         try:
-            return await module.run(ctx)
+            async with asyncio.timeout(max(accountant.remaining_wall_s(), 0.0)):
+                return await module.run(ctx)
+        except TimeoutError:
+            raise accountant.wall_exceeded() from None
         finally:
             await team.close()
             if link is not None:
@@ -149,6 +158,11 @@ def run_process(spec: ProcessSpec, *, workspace: Workspace | None = None, overri
     except KeyboardInterrupt:
         run.finish("cancelled", totals=accountant.totals())
         raise
+    except BudgetExceeded as e:
+        run.emit("budget_exceeded", limit=e.limit, budget=cfg.budget.model_dump(), totals=accountant.totals())
+        run.emit("error", message=e.render())
+        run.finish("failed", totals=accountant.totals())
+        raise
     except CarambaError as e:
         run.emit("error", message=e.render())
         run.finish("failed", totals=accountant.totals())
@@ -157,5 +171,6 @@ def run_process(spec: ProcessSpec, *, workspace: Workspace | None = None, overri
         run.emit("error", message=f"{type(e).__name__}: {e}")
         run.finish("failed", totals=accountant.totals())
         raise
-    run.finish("completed", totals=accountant.totals(), outputs=summarize(outputs))
-    return ProcessResult(run.dir, "completed", outputs)
+    totals = accountant.totals()
+    run.finish("completed", totals=totals, outputs=summarize(outputs))
+    return ProcessResult(run.dir, "completed", outputs, totals)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from caramba.agents.budget import describe_totals
 from caramba.agents.models import ModelOverride
 from caramba.agents.session import ProcessResult, ProcessSpec, run_process
 from caramba.workspace import Workspace
@@ -34,5 +35,6 @@ def run_process_target(manifest: Any, target: str | None, *, run_id: str | None 
     out = Console(highlight=False, soft_wrap=True)
     for k, v in result.outputs.items():
         out.print(f"{k}: {v}")
+    out.print(f"spent: {describe_totals(result.totals)}")
     out.print(f"run directory: {result.run_dir}")
     return result

@@ -6,7 +6,9 @@ an ``McpToolset`` on caramba's MCP server, limited to the persona's tool groups.
 
 Every model call and tool call passes through the callbacks below, which
 
-* enforce the process budget *before* each model call (:class:`~caramba.agents.budget.Accountant`);
+* enforce the process budget (:class:`~caramba.agents.budget.Accountant`): before each model
+  call, and right after one whose reported usage went over the token or cost limit (its
+  tool calls then never run);
 * write ``llm_turn`` and ``tool_call`` events (arguments, result summary, duration) into
   the process transcript (:class:`~caramba.agents.transcript.ProcessRun`).
 
@@ -114,23 +116,40 @@ class Team:
         final = ""
         async for event in self.runner(name).run_async(user_id=USER_ID, session_id=sid, new_message=content):
             if event.error_code or event.error_message:
-                if self._budget_error is not None:  # ADK turns callback exceptions into error events
-                    raise self._budget_error
                 raise AgentCallError(f"persona '{name}' ({self.settings[name].describe()}): "
                                      f"{event.error_code}: {event.error_message}",
                                      fix="check the model, its API key or the api_base server")
             if event.is_final_response() and event.content and event.content.parts:
                 final = "".join(part.text or "" for part in event.content.parts if not part.thought)
+        if self._budget_error is not None:
+            raise self._budget_error
         self.run.emit("message", name, role="assistant", text=final)
         return final
 
     # -- callbacks ----------------------------------------------------------------------
-    def _before_model(self, callback_context: Any, llm_request: Any) -> None:
-        try:
-            self.accountant.check_before_call()
-        except BudgetExceeded as e:
-            self._budget_error = e
-            raise
+    def _budget_stop(self, check: Any) -> BudgetExceeded | None:
+        """Run a budget check; a stop is remembered (and raised by :meth:`ask` once ADK
+        has wound down) instead of raised inside ADK's callbacks."""
+        if self._budget_error is None:
+            try:
+                check()
+            except BudgetExceeded as e:
+                self._budget_error = e
+        return self._budget_error
+
+    @staticmethod
+    def _stopped_reply(error: BudgetExceeded) -> Any:
+        """A model reply with no tool calls: ends the agent's turn without calling the model."""
+        from google.adk.models.llm_response import LlmResponse
+        from google.genai import types
+
+        return LlmResponse(content=types.Content(role="model", parts=[
+            types.Part(text=f"[stopped by the process budget: {error.message}]")]), turn_complete=True)
+
+    def _before_model(self, callback_context: Any, llm_request: Any) -> Any:
+        stop = self._budget_stop(self.accountant.check_before_call)
+        if stop is not None:
+            return self._stopped_reply(stop)
         self._t0[f"llm:{callback_context.invocation_id}:{callback_context.agent_name}"] = time.monotonic()
         return None
 
@@ -153,9 +172,13 @@ class Team:
                       prompt_tokens=prompt, completion_tokens=completion, cost_usd=cost,
                       text=summarize(text), tool_calls=calls,
                       error=llm_response.error_message)
-        return None
+        stop = self._budget_stop(self.accountant.check_spent)
+        return self._stopped_reply(stop) if stop is not None else None  # drops the turn's tool calls
 
-    def _before_tool(self, tool: Any, args: dict[str, Any], tool_context: Any) -> None:
+    def _before_tool(self, tool: Any, args: dict[str, Any], tool_context: Any) -> Any:
+        stop = self._budget_stop(self.accountant.check_spent)
+        if stop is not None:  # not run; the next model call is refused by _before_model
+            return {"error": f"not run: {stop.message}"}
         self._t0[f"tool:{tool_context.function_call_id}"] = time.monotonic()
         return None
 

@@ -3,19 +3,23 @@
 A process (brainstorm, manifest_author, paper_write, …) gets a run directory like an
 experiment: ``<workspace>/runs/<manifest name>/<target>/<run id>/`` with
 
-* ``run.json`` — ``{manifest, target, run_id, created, argv, pid, state, process}``
-  (``state``: ``running|completed|failed|cancelled``), rewritten atomically;
+* ``run.json`` — ``{manifest, target, run_id, created, argv, pid, state, process, totals}``
+  (``state``: ``running|completed|failed|cancelled``; ``totals``: what the process spent,
+  written when it ends), rewritten atomically;
 * ``events.jsonl`` — the transcript, one JSON object per line, always with ``ts``,
   ``event`` and ``persona`` (null for process-level events):
 
   - ``process_started {process, team, models}``, ``process_finished {state, totals}``
+    (``totals {llm_calls, tool_calls, prompt_tokens, completion_tokens, tokens, cost_usd,
+    unpriced_calls, wall_s}``; ``cost_usd`` null when no call was priced)
   - ``message {persona, role: user|assistant, text}`` — what a persona was asked / said
   - ``llm_turn {persona, model, duration_s, prompt_tokens, completion_tokens, cost_usd,
-    text, tool_calls}`` — every model call
+    text, tool_calls}`` — every model call (tokens as the provider reported them;
+    ``cost_usd`` from LiteLLM's price table, null for an unpriced model)
   - ``tool_call {persona, tool, args, ok, result, duration_s}`` — every MCP tool call
     (``result`` is a summary: at most 2,000 characters)
   - process-specific events (``manifest_attempt``, ``validation``, ``leaderboard``,
-    ``proposals``, ``wipe``, ``save``, …).
+    ``proposals``, ``wipe``, ``save``, ``budget_exceeded {limit, budget, totals}``, …).
 
 Nothing is created until the process has passed its pre-flight checks (models usable),
 so a failed start leaves no half-written directory.
@@ -85,6 +89,8 @@ class ProcessRun:
     def finish(self, state: str, **fields: Any) -> None:
         self.emit("process_finished", state=state, **fields)
         self.info["state"] = state
+        if "totals" in fields:
+            self.info["totals"] = fields["totals"]
         write_json(self.dir / "run.json", self.info)
         with self._lock:
             self._events.close()

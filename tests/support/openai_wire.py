@@ -24,21 +24,33 @@ def hashing_embedding(text: str, dim: int) -> list[float]:
     return [v / norm for v in vec]
 
 
-def completion(model: str, content: str | None, tool_calls: list[dict[str, Any]]) -> dict[str, Any]:
+def usage_of(content: str | None, usage: dict[str, int] | None) -> dict[str, int]:
+    """The ``usage`` block: the scripted one, else 10 prompt tokens + one per word of content."""
+    u = dict(usage) if usage else {"prompt_tokens": 10, "completion_tokens": len((content or "").split())}
+    u.setdefault("prompt_tokens", 0)
+    u.setdefault("completion_tokens", 0)
+    u["total_tokens"] = u["prompt_tokens"] + u["completion_tokens"]
+    return u
+
+
+def completion(model: str, content: str | None, tool_calls: list[dict[str, Any]],
+               usage: dict[str, int] | None = None) -> dict[str, Any]:
     msg: dict[str, Any] = {"role": "assistant", "content": content}
     if tool_calls:
         msg["tool_calls"] = [{"id": f"call_{uuid.uuid4().hex[:12]}", "type": "function",
                               "function": {"name": c["name"], "arguments": json.dumps(c.get("arguments", {}))}}
                              for c in tool_calls]
-    words = len((content or "").split())
     return {"id": f"chatcmpl-{uuid.uuid4().hex[:12]}", "object": "chat.completion",
             "created": int(time.time()), "model": model,
             "choices": [{"index": 0, "message": msg,
                          "finish_reason": "tool_calls" if tool_calls else "stop"}],
-            "usage": {"prompt_tokens": 10, "completion_tokens": words, "total_tokens": 10 + words}}
+            "usage": usage_of(content, usage)}
 
 
-def stream_chunks(model: str, content: str | None, tool_calls: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+def stream_chunks(model: str, content: str | None, tool_calls: list[dict[str, Any]],
+                  usage: dict[str, int] | None = None, include_usage: bool = False) -> Iterator[dict[str, Any]]:
+    """SSE chunks; with ``include_usage`` (the request's ``stream_options.include_usage``) a
+    last chunk with empty ``choices`` carries ``usage``, as OpenAI sends it."""
     base = {"id": f"chatcmpl-{uuid.uuid4().hex[:12]}", "object": "chat.completion.chunk",
             "created": int(time.time()), "model": model}
 
@@ -52,3 +64,5 @@ def stream_chunks(model: str, content: str | None, tool_calls: list[dict[str, An
         yield chunk({"tool_calls": [{"index": i, "id": f"call_{uuid.uuid4().hex[:12]}", "type": "function",
                                      "function": {"name": c["name"], "arguments": json.dumps(c.get("arguments", {}))}}]})
     yield chunk({}, "tool_calls" if tool_calls else "stop")
+    if include_usage:
+        yield {**base, "choices": [], "usage": usage_of(content, usage)}

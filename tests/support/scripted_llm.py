@@ -14,6 +14,9 @@ Usage::
         scripted_llm.add_turn("Let me look that up.",
                               tool_calls=[{"name": "search", "arguments": {"q": "rope"}}])
         scripted_llm.add_turn("RoPE theta 500k helped.")
+        # usage the reply reports (default: 10 prompt tokens + one per word) and a delay
+        scripted_llm.add_turn("Long answer.", usage={"prompt_tokens": 5000, "completion_tokens": 900},
+                              delay_s=3.0)
         # 2. structured output: persistent rules chosen by a matcher on the request
         scripted_llm.on_json({"entities": []}, schema="ExtractedEntities")
         scripted_llm.on_json(lambda req: {...}, prompt_contains="summarize")
@@ -34,13 +37,16 @@ How a chat request is answered, first match wins:
 ``/v1/embeddings`` answers with deterministic bag-of-words hashing vectors of
 ``embedding_dim`` (texts sharing words get similar vectors), or ``embed_fn``. Every
 request is recorded in ``requests``. ``"stream": true`` chat requests get Server-Sent
-Events chunks (content deltas, tool-call deltas, a finish chunk and ``[DONE]``).
+Events chunks (content deltas, tool-call deltas, a finish chunk, a usage chunk when
+``stream_options.include_usage`` is set, and ``[DONE]``). A turn's ``delay_s`` makes the
+server wait that long before answering (budgets' wall-clock tests, cancellation).
 """
 
 from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -114,6 +120,8 @@ class _Turn:
     content: str | None
     tool_calls: list[dict[str, Any]] = field(default_factory=list)
     when: Callable[[dict[str, Any]], bool] | None = None
+    usage: dict[str, int] | None = None
+    delay_s: float = 0.0
 
 
 class ScriptedLLM:
@@ -134,12 +142,15 @@ class ScriptedLLM:
 
     # -- scripting ---------------------------------------------------------------------
     def add_turn(self, content: str | None = None, *, tool_calls: list[dict[str, Any]] | None = None,
-                 when: Callable[[dict[str, Any]], bool] | None = None) -> None:
-        """Queue one assistant turn. ``tool_calls``: ``[{"name": ..., "arguments": {...}}]``."""
+                 when: Callable[[dict[str, Any]], bool] | None = None,
+                 usage: dict[str, int] | None = None, delay_s: float = 0.0) -> None:
+        """Queue one assistant turn. ``tool_calls``: ``[{"name": ..., "arguments": {...}}]``;
+        ``usage``: ``{"prompt_tokens": n, "completion_tokens": m}`` the reply reports;
+        ``delay_s``: seconds to wait before answering."""
         if content is None and not tool_calls:
             raise ValueError("a scripted turn needs content, tool_calls, or both")
         with self._lock:
-            self._turns.append(_Turn(content, list(tool_calls or []), when))
+            self._turns.append(_Turn(content, list(tool_calls or []), when, usage, delay_s))
 
     def on_json(self, reply: JsonReply, *, schema: str | None = None,
                 prompt_contains: str | None = None,
@@ -195,22 +206,21 @@ class ScriptedLLM:
         self.stop()
 
     # -- answering ----------------------------------------------------------------------
-    def _answer_chat(self, req: ChatRequest) -> tuple[str | None, list[dict[str, Any]]] | None:
+    def _answer_chat(self, req: ChatRequest) -> _Turn | None:
         with self._lock:
             for rule in self._rules:
                 if rule.matches(req):
                     rule.hits += 1
                     if not callable(rule.reply):
-                        return json.dumps(rule.reply), []
+                        return _Turn(json.dumps(rule.reply))
                     try:
-                        return json.dumps(rule.reply(req)), []
+                        return _Turn(json.dumps(rule.reply(req)))
                     except Exception as e:  # a broken reply function fails the request loudly
                         self.errors.append(f"{type(e).__name__}: {e}")
                         return None
             for i, turn in enumerate(self._turns):
                 if turn.when is None or turn.when(req.body):
-                    self._turns.pop(i)
-                    return turn.content, turn.tool_calls
+                    return self._turns.pop(i)
         return None
 
 
@@ -263,17 +273,19 @@ class _Handler(BaseHTTPRequestHandler):
                             f"ScriptedLLM has no scripted answer{why} (schema={req.schema_name!r}, "
                             f"last user message={req.last_user[:300]!r})"}})
             return
-        content, tool_calls = answer
+        if answer.delay_s:
+            time.sleep(answer.delay_s)
         model = str(body.get("model", "scripted"))
         if not body.get("stream"):
-            self._send_json(200, completion(model, content, tool_calls))
+            self._send_json(200, completion(model, answer.content, answer.tool_calls, answer.usage))
             return
         self.send_response(200)
         self.send_header("Content-Type", "text/event-stream")
         self.send_header("Cache-Control", "no-cache")
         self.send_header("Connection", "close")
         self.end_headers()
-        for ch in stream_chunks(model, content, tool_calls):
+        include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
+        for ch in stream_chunks(model, answer.content, answer.tool_calls, answer.usage, include_usage):
             self.wfile.write(f"data: {json.dumps(ch)}\n\n".encode())
             self.wfile.flush()
         self.wfile.write(b"data: [DONE]\n\n")
