@@ -16,6 +16,13 @@ loss is ``sum(lse - x[y]) / n_valid`` over rows whose target is not ``ignore_ind
 row chunks, runs the kernel *in place* on each chunk's logits, and immediately folds the
 chunk's gradient into ``d_hidden`` and ``d_W`` — the full (N, V) logits never exist.
 ``n_valid`` is read by the kernel from device memory (no host sync for it).
+
+Targets outside ``[0, V)`` (other than ``ignore_index``) cannot be checked on the host
+without a device sync on every call, which would stall the training loop's CPU/GPU
+overlap. The kernels check them on the device instead: such a row's loss and gradient
+are NaN, so the mean loss is NaN and the trainer stops at its next logging step with a
+message naming the likely cause (targets outside the model's vocabulary). Shapes and
+dtypes are still checked on the host (free).
 """
 
 from __future__ import annotations
@@ -55,6 +62,8 @@ def _ce_fwd_kernel(
     tl.store(LSE + row, lse)
     if y == ignore_index:
         tl.store(Loss + row, 0.0)
+    elif (y < 0) | (y >= V):  # outside the vocabulary: poison the loss (see module docstring)
+        tl.store(Loss + row, float("nan"))
     else:
         tl.store(Loss + row, lse - tl.load(x_row + y).to(tl.float32))
 
@@ -75,6 +84,7 @@ def _ce_grad_kernel(
     y = tl.load(Y + row)
     x = tl.load(X + row * stride_x + cols, mask=mask, other=0.0).to(tl.float32)
     g = (tl.exp(x - tl.load(LSE + row)) - tl.where(cols == y, 1.0, 0.0)) * tl.load(Scale)
+    g = tl.where((y < 0) | (y >= V), float("nan"), g)
     g = tl.where(y == ignore_index, 0.0, g)
     tl.store(DX + row * stride_dx + cols, g.to(DX.dtype.element_ty), mask=mask)
 
@@ -87,14 +97,10 @@ def _check(op: str, logits: torch.Tensor, targets: torch.Tensor, ignore_index: i
 
 
 def _check_targets(op: str, targets: torch.Tensor, N: int, V: int, ignore_index: int) -> None:
+    """Host-side checks that need no device sync; the value range is checked in the kernels."""
     check_shape(op, "targets", targets, (N,), "(N,)")
     if targets.dtype not in (torch.int64, torch.int32):
         raise fail(op, f"targets have dtype {targets.dtype}", "pass integer class indices (torch.long)")
-    bad = ((targets < 0) | (targets >= V)) & (targets != ignore_index)
-    if bool(bad.any()):
-        first = int(targets[bad][0])
-        raise fail(op, f"target {first} is outside the vocabulary [0, {V})",
-                   f"check the tokenizer's vocab size against the model's ({V}) or use ignore_index={ignore_index}")
 
 
 def ce_loss(logits: torch.Tensor, targets: torch.Tensor, ignore_index: int) -> tuple[torch.Tensor, torch.Tensor]:
