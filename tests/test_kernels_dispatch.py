@@ -24,7 +24,7 @@ def test_cuda_platform_routes_every_kernel_op_to_triton() -> None:
     assert rows["RMSNorm"] == ("Triton fused fwd+bwd", None)
     assert rows["Attention"][0].startswith("Triton flash") and rows["Attention"][1] is None
     assert rows["AdamW"][0] == "Triton multi-tensor fused step"
-    assert rows["SelectiveScan"] == ("PyTorch reference", "no Triton kernel for this op yet")
+    assert rows["SelectiveScan"][0].startswith("Triton chunked scan") and rows["SelectiveScan"][1] is None
     text = dispatch.render_table(H100)
     assert "sm_90" in text and "RMSNorm        Triton fused fwd+bwd\n" in text
 
