@@ -1,4 +1,4 @@
-"""``caramba a2a serve``: the research lead over the A2A protocol.
+"""``caramba a2a serve``: the research lead (or another persona) over the A2A protocol.
 
 The research lead (an ADK ``LlmAgent``, with architect, experimenter, reviewer and writer
 as sub-agents it can transfer to) is turned into an A2A Starlette app with ADK's
@@ -11,6 +11,11 @@ send (blocking or streamed), task states (submitted → working → completed/fa
 As in every process, models are resolved before anything starts (exit 2 with the persona
 and model named), the agents use caramba's MCP tools through an embedded MCP server, and
 every model/tool call lands in a transcript: ``runs/a2a/research_lead/<run id>/events.jsonl``.
+
+``--persona NAME`` serves another persona instead (``runs/a2a/NAME/…``; its card has one
+skill, the persona's description), e.g. a reviewer that another caramba's lead lists as a
+remote sub-agent (``sub_agents: [{name: remote_reviewer, a2a: http://127.0.0.1:9001}]``)
+and delegates to over A2A (:mod:`caramba.agents.remote`).
 The server binds 127.0.0.1 by default; A2A carries no authentication here, so another
 address needs ``--allow-remote`` (put it behind an authenticating proxy).
 """
@@ -43,13 +48,15 @@ SKILLS = (
 )
 
 
-def agent_card(host: str, port: int, description: str) -> Any:
+def agent_card(host: str, port: int, description: str, persona: str = LEAD) -> Any:
     """The A2A agent card (a2a-sdk 1.x protobuf types)."""
     import caramba
     from a2a.types import AgentCapabilities, AgentCard, AgentInterface, AgentSkill
 
     skills = [AgentSkill(id=i, name=n, description=d, tags=t, examples=e) for i, n, d, t, e in SKILLS]
-    return AgentCard(name="caramba research lead", description=description, version=caramba.__version__,
+    if persona != LEAD:
+        skills = [AgentSkill(id=persona, name=persona.replace("_", " "), description=description, tags=[persona])]
+    return AgentCard(name=f"caramba {persona.replace('_', ' ')}", description=description, version=caramba.__version__,
                      supported_interfaces=[AgentInterface(url=f"http://{host}:{port}", protocol_binding="JSONRPC",
                                                           protocol_version="1.0")],
                      capabilities=AgentCapabilities(streaming=True, push_notifications=False),
@@ -66,29 +73,30 @@ def check_host(host: str, allow_remote: bool) -> None:
 
 
 def serve_a2a(ws: Workspace, *, host: str, port: int, override: ModelOverride | None = None,
-              allow_remote: bool = False, max_cost_usd: float | None = None) -> None:
-    """Serve until interrupted (blocking)."""
+              allow_remote: bool = False, max_cost_usd: float | None = None, persona: str = LEAD) -> None:
+    """Serve ``persona`` (with its sub-agents) until interrupted (blocking)."""
     import uvicorn
     from google.adk.a2a.utils.agent_to_a2a import to_a2a
 
     check_host(host, allow_remote)
-    lead = load_persona(LEAD, ws.root)
-    personas = [lead, *(load_persona(n, ws.root) for n in lead.sub_agents)]
+    lead = load_persona(persona, ws.root)
+    personas = [lead, *(load_persona(n, ws.root) for n in lead.local_sub_agents())]
     settings = resolve_team_models(personas, ws.config().llm, override)        # exit 2 before anything starts
     budget = Budget(max_llm_calls=10**9, max_tokens=10**15, max_cost_usd=max_cost_usd, max_wall_s=10**9)
     check_priced(budget, {n: s.model for n, s in settings.items()})
-    run = ProcessRun(ws.runs_dir, "a2a", LEAD, "a2a_server", argv=sys.argv)
+    run = ProcessRun(ws.runs_dir, "a2a", persona, "a2a_server", argv=sys.argv)
     run.emit("process_started", process="a2a_server", url=f"http://{host}:{port}",
-             team=[p.name for p in personas], models={n: s.describe() for n, s in settings.items()})
+             team=[p.name for p in personas], remote=[r.model_dump() for r in lead.remote_sub_agents()],
+             models={n: s.describe() for n, s in settings.items()})
     accountant = Accountant(budget)
     link = McpLink(ws)
     link.start()
     state = "completed"
     try:
         team = Team(personas, settings, link, run, accountant)
-        agent = team.build_agent(LEAD, with_sub_agents=True)
-        app = to_a2a(agent, host=host, port=port, agent_card=agent_card(host, port, lead.description))
-        print(f"caramba a2a: serving the research lead at http://{host}:{port} "
+        agent = team.build_agent(persona, with_sub_agents=True)
+        app = to_a2a(agent, host=host, port=port, agent_card=agent_card(host, port, lead.description, persona))
+        print(f"caramba a2a: serving {persona} at http://{host}:{port} "
               f"(card: /.well-known/agent-card.json; transcript {run.dir})", file=sys.stderr, flush=True)
         uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False,
                                       lifespan="on", timeout_graceful_shutdown=3)).run()

@@ -125,9 +125,10 @@ def register(app: typer.Typer) -> None:
         api_base: ApiBaseOpt = None,
         allow_remote: Annotated[bool, typer.Option("--allow-remote", help="allow a non-loopback bind (no auth!)")] = False,
         max_cost_usd: Annotated[Optional[float], typer.Option(help="budget: USD across all requests (every model must be in LiteLLM's price table)")] = None,
+        persona: Annotated[str, typer.Option(help="the persona to serve (default: the research lead, with its team as sub-agents)")] = "research_lead",
         workspace: WorkspaceOpt = None,
     ) -> None:
-        """Serve the research lead (with its team as sub-agents) over A2A."""
+        """Serve the research lead (with its team as sub-agents), or --persona, over A2A."""
         from caramba.agents.a2a_server import serve_a2a
         from caramba.agents.models import ModelOverride
         from caramba.workspace import Workspace
@@ -136,6 +137,6 @@ def register(app: typer.Typer) -> None:
         cfg = ws.config().a2a
         serve_a2a(ws, host=host or cfg.host, port=port or cfg.port or 9000,
                   override=ModelOverride(model, api_base) if model else None, allow_remote=allow_remote,
-                  max_cost_usd=max_cost_usd)
+                  max_cost_usd=max_cost_usd, persona=persona)
 
     app.add_typer(a2a_app, name="a2a")

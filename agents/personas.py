@@ -9,7 +9,9 @@ A persona is data, not code::
     model: null            # LiteLLM model string; null = the workspace's llm.model
     temperature: 0.2
     tools: [manifests, runs, results]   # MCP tool groups it may call (see agents/toolgroups.py)
-    sub_agents: []         # personas it can hand work to (used by the A2A research lead)
+    sub_agents: []         # personas it can hand work to (transfer_to_agent), or remote
+                           # agents over A2A: {name, a2a: URL, description} or a bare URL
+                           # (see agents/remote.py)
     output_schema: null    # the structured reply it gives: proposals | verdict | review
                            # (processes validate it with the models in agents/replies.py)
 
@@ -26,6 +28,7 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from caramba.agents.remote import RemoteSubAgent, is_url
 from caramba.agents.toolgroups import GROUPS
 from caramba.engine.errors import CarambaError
 
@@ -49,8 +52,18 @@ class Persona(BaseModel):
     api_base: str | None = Field(None, description="OpenAI-compatible endpoint for this persona's model")
     temperature: float = Field(0.2, ge=0.0, le=2.0)
     tools: list[str] = Field(default_factory=list, description="MCP tool groups it may call")
-    sub_agents: list[str] = Field(default_factory=list, description="personas it can delegate to")
+    sub_agents: list[str | RemoteSubAgent] = Field(
+        default_factory=list, description="personas it can delegate to, or remote A2A agents ({name, a2a} or a URL)")
     output_schema: OutputSchema | None = Field(None, description="structured reply the processes parse")
+
+    def local_sub_agents(self) -> list[str]:
+        """Names of the personas it can transfer to."""
+        return [s for s in self.sub_agents if isinstance(s, str) and not is_url(s)]
+
+    def remote_sub_agents(self) -> list[RemoteSubAgent]:
+        """The A2A agents it can transfer to."""
+        return [s if isinstance(s, RemoteSubAgent) else RemoteSubAgent.from_url(s)
+                for s in self.sub_agents if not isinstance(s, str) or is_url(s)]
 
     def tool_names(self) -> list[str]:
         """The MCP tool allowlist for this persona (the union of its groups)."""
@@ -103,6 +116,15 @@ def _parse(f: Path) -> Persona:
                                "tools, sub_agents, output_schema") from None
     if p.name != f.stem:
         raise PersonaError(f"{f}: name '{p.name}' differs from the file name", fix=f"set name: {f.stem}")
+    try:
+        remotes = p.remote_sub_agents()
+    except ValidationError as e:
+        raise PersonaError(f"{f}: sub_agents: {e.errors()[0]['msg']}",
+                           fix="a remote sub-agent is {name, a2a: http://host:port} or a bare http(s) URL") from None
+    names = [*p.local_sub_agents(), *(r.name for r in remotes)]
+    if len(set(names)) != len(names) or p.name in names:
+        raise PersonaError(f"{f}: sub_agents: names must be unique and differ from the persona ({', '.join(names)})",
+                           fix="give each remote sub-agent its own name: {name: ..., a2a: URL}")
     unknown = [g for g in p.tools if g not in GROUPS]
     if unknown:
         raise PersonaError(f"{f}: tools: unknown tool group(s) {', '.join(unknown)}",

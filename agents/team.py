@@ -9,6 +9,9 @@ Every model call and tool call passes through the callbacks below, which
 * enforce the process budget (:class:`~caramba.agents.budget.Accountant`): before each model
   call, and right after one whose reported usage went over the token or cost limit (its
   tool calls then never run);
+* let a persona delegate: its ``sub_agents`` on the team (and remote ones over A2A, see
+  :mod:`caramba.agents.remote`) are ADK sub-agents it can ``transfer_to_agent`` to; the
+  ``message`` event of the answer names the sub-agent that gave it (``answered_by``);
 * write ``llm_turn`` and ``tool_call`` events (arguments, result summary, duration) into
   the process transcript (:class:`~caramba.agents.transcript.ProcessRun`).
 
@@ -27,6 +30,7 @@ from typing import Any
 from caramba.agents.budget import Accountant, BudgetExceeded, price
 from caramba.agents.mcp_link import McpLink
 from caramba.agents.personas import Persona
+from caramba.agents.remote import build_remote
 from caramba.agents.transcript import ProcessRun, summarize
 from caramba.engine.errors import CarambaError
 from caramba.llm import LLMSettings
@@ -54,12 +58,17 @@ class Team:
         self.sessions = InMemorySessionService()
         self._runners: dict[str, Any] = {}
         self._toolsets: list[Any] = []
+        self._remotes: list[Any] = []
         self._t0: dict[str, float] = {}
         self._budget_error: BudgetExceeded | None = None
 
     # -- building -----------------------------------------------------------------------
     def build_agent(self, name: str, *, with_sub_agents: bool = False) -> Any:
-        """A fresh ``LlmAgent`` for persona ``name`` (fresh: ADK agents have one parent)."""
+        """A fresh ``LlmAgent`` for persona ``name`` (fresh: ADK agents have one parent).
+
+        ``with_sub_agents``: its ``sub_agents`` that are on this team, plus its remote A2A
+        sub-agents (:mod:`caramba.agents.remote`), become ADK sub-agents it can
+        ``transfer_to_agent`` to."""
         from google.adk.agents import LlmAgent
         from google.adk.models.lite_llm import LiteLlm
         from google.genai import types
@@ -73,7 +82,12 @@ class Team:
             kwargs["api_key"] = s.api_key
         tools = [self.link.toolset(p.tool_names())] if (self.link is not None and p.tools) else []
         self._toolsets.extend(tools)
-        subs = [self.build_agent(n) for n in p.sub_agents if n in self.personas] if with_sub_agents else []
+        subs: list[Any] = []
+        if with_sub_agents:
+            subs = [self.build_agent(n) for n in p.local_sub_agents() if n in self.personas]
+            remotes = [build_remote(r, self.run) for r in p.remote_sub_agents()]
+            self._remotes.extend(remotes)
+            subs += remotes
         text = p.instructions
         return LlmAgent(
             name=p.name, description=p.description, model=LiteLlm(model=s.model, **kwargs),
@@ -89,15 +103,18 @@ class Team:
         from google.adk.runners import Runner
 
         if name not in self._runners:
-            self._runners[name] = Runner(app_name=APP_NAME, agent=self.build_agent(name),
+            self._runners[name] = Runner(app_name=APP_NAME, agent=self.build_agent(name, with_sub_agents=True),
                                          session_service=self.sessions, auto_create_session=True)
         return self._runners[name]
 
     async def close(self) -> None:
-        """Close every MCP session the agents opened."""
+        """Close every MCP session and A2A client the agents opened."""
         for ts in self._toolsets:
             await ts.close()
         self._toolsets.clear()
+        for remote in self._remotes:
+            await remote.cleanup()
+        self._remotes.clear()
 
     # -- asking -------------------------------------------------------------------------
     async def ask(self, name: str, message: str, *, session: str | None = None) -> str:
@@ -113,7 +130,7 @@ class Team:
         self.run.emit("message", name, role="user", text=message)
         sid = session or f"{name}-{uuid.uuid4().hex[:8]}"
         content = types.Content(role="user", parts=[types.Part(text=message)])
-        final = ""
+        final, author = "", name
         async for event in self.runner(name).run_async(user_id=USER_ID, session_id=sid, new_message=content):
             if event.error_code or event.error_message:
                 raise AgentCallError(f"persona '{name}' ({self.settings[name].describe()}): "
@@ -121,9 +138,11 @@ class Team:
                                      fix="check the model, its API key or the api_base server")
             if event.is_final_response() and event.content and event.content.parts:
                 final = "".join(part.text or "" for part in event.content.parts if not part.thought)
+                author = event.author or name
         if self._budget_error is not None:
             raise self._budget_error
-        self.run.emit("message", name, role="assistant", text=final)
+        extra = {"answered_by": author} if author != name else {}  # a sub-agent it transferred to
+        self.run.emit("message", name, role="assistant", text=final, **extra)
         return final
 
     # -- callbacks ----------------------------------------------------------------------
