@@ -36,6 +36,7 @@ class DataContext:
     seed: int = 0
     block_size: int | None = None  # from the run's train config when the data config has none
     val_frac: float | None = None  # from defaults.data.val_frac when the data config has none
+    tokenizer: Any = None  # defaults.data.tokenizer (dataset.text uses it when its config has none)
 
     @property
     def cache_dir(self) -> Path:

@@ -23,15 +23,17 @@ import hashlib
 import sysconfig
 import tempfile
 from pathlib import Path
-from typing import Literal
+from typing import Any
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from caramba.engine.data.base import DataContext, DataError, DataSplits, DatasetComponent
 from caramba.engine.data.registry import DATASETS
-from caramba.engine.data.tokenizer import (TextTokenizer, _publish_dir, bpe_tokenizer, byte_tokenizer,
-                                           tiktoken_tokenizer, write_json_atomic)
+from caramba.engine.data.tokenizer import (TextTokenizer, TokenizerError, _publish_dir, bpe_tokenizer,
+                                           byte_tokenizer, local_tokenizer, tiktoken_tokenizer, tokenizer_file,
+                                           write_json_atomic)
+from caramba.engine.data.tokenizer_spec import TokenizerChoice, parse_tokenizer, spec_problem
 from caramba.engine.data.tokens import block_size_of, val_frac_of, window_splits
 from caramba.engine.errors import ConfigProblem
 
@@ -43,9 +45,11 @@ class TextConfig(BaseModel):
     exclude: list[str] = Field(default_factory=list, description="globs (relative to root) of files to skip")
     max_files: int | None = Field(None, gt=0, description="keep only the first N files (sorted order)")
     max_bytes: int | None = Field(None, gt=0, description="stop adding files once this many bytes are read")
-    tokenizer: Literal["byte", "bpe", "tiktoken"] = Field("byte", description="byte (256 ids), bpe (trained here), tiktoken (cached files only)")
+    tokenizer: str | dict[str, Any] | None = Field(
+        None, description="byte | bpe | tiktoken | gpt2 | tiktoken:<enc> | hf:<dir> | llama:<dir> | {type, path, "
+                          "encoding, vocab_size}; default defaults.data.tokenizer, else byte")
     vocab_size: int = Field(2048, ge=260, le=65536, description="bpe vocabulary size")
-    encoding: str = Field("gpt2", description="tiktoken encoding name")
+    encoding: str = Field("gpt2", description="tiktoken encoding name (when the tokenizer names none)")
     block_size: int | None = Field(None, gt=0, description="window length; default runs[].train.block_size")
     val_frac: float | None = Field(None, ge=0, lt=1, description="last fraction of the stream kept for validation")
 
@@ -58,10 +62,14 @@ class TextDataset(DatasetComponent):
 
     @classmethod
     def semantic_problems(cls, cfg: TextConfig) -> list[ConfigProblem]:
+        out = []
         if cfg.glob.startswith("/") or ".." in Path(cfg.glob).parts:
-            return [ConfigProblem(("glob",), f"glob '{cfg.glob}' must stay under root",
-                                  fix="put the folder in root and keep glob relative, e.g. '**/*.txt'")]
-        return []
+            out.append(ConfigProblem(("glob",), f"glob '{cfg.glob}' must stay under root",
+                                     fix="put the folder in root and keep glob relative, e.g. '**/*.txt'"))
+        bad = spec_problem(cfg.tokenizer) if cfg.tokenizer is not None else None
+        if bad is not None:
+            out.append(ConfigProblem(("tokenizer",), bad.message, found=repr(cfg.tokenizer)[:60], fix=bad.fix))
+        return out
 
     def root_dir(self, ctx: DataContext) -> Path:
         cfg: TextConfig = self.config  # type: ignore[assignment]
@@ -93,16 +101,23 @@ class TextDataset(DatasetComponent):
 
     def build(self, ctx: DataContext) -> DataSplits:
         cfg: TextConfig = self.config  # type: ignore[assignment]
+        choice, origin = self.tokenizer_choice(ctx)
+        try:
+            kind, setting = self._resolve(choice, ctx)
+        except DataError as e:
+            raise TokenizerError(e.message, fix=e.fix, origin=origin) from None
         root, files = self.files(ctx)
         listing = "\n".join(f"{f.relative_to(root).as_posix()}|{f.stat().st_size}|{f.stat().st_mtime_ns}" for f in files)
         corpus_key = hashlib.sha256(f"{root}\n{cfg.max_bytes}\n{listing}".encode()).hexdigest()
-        settings = f"{cfg.tokenizer}|{cfg.vocab_size if cfg.tokenizer == 'bpe' else ''}|" \
-                   f"{cfg.encoding if cfg.tokenizer == 'tiktoken' else ''}"
+        settings = (f"{kind}|{setting}|" if kind != "tiktoken" else f"tiktoken||{setting}") if kind != "byte" else "byte||"
         key = hashlib.sha256(f"{corpus_key}|{settings}".encode()).hexdigest()[:16]
         folder = ctx.cache_dir / "text" / key
         if not (folder / "tokens.npy").exists():
             docs = [self._read(f, cfg.max_bytes) for f in files]
-            tok = self._tokenizer(docs, corpus_key, ctx)
+            try:
+                tok = self._tokenizer(kind, setting, docs, corpus_key, ctx)
+            except DataError as e:
+                raise TokenizerError(e.message, fix=e.fix, origin=origin) from None
             tokens = tok.encode_documents(docs)
             folder.parent.mkdir(parents=True, exist_ok=True)
             tmp = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{key}."))
@@ -123,10 +138,35 @@ class TextDataset(DatasetComponent):
     def _read(f: Path, max_bytes: int | None) -> str:
         return f.read_bytes().decode("utf-8", errors="replace")
 
-    def _tokenizer(self, docs: list[str], corpus_key: str, ctx: DataContext) -> TextTokenizer:
+    def tokenizer_choice(self, ctx: DataContext) -> tuple[TokenizerChoice, str]:
+        """The tokenizer to use and where it was set: the dataset's own config wins over
+        ``defaults.data.tokenizer``; neither → byte."""
         cfg: TextConfig = self.config  # type: ignore[assignment]
-        if cfg.tokenizer == "byte":
+        if cfg.tokenizer is not None:
+            return parse_tokenizer(cfg.tokenizer), "config"
+        if ctx.tokenizer is not None:
+            return parse_tokenizer(ctx.tokenizer), "defaults"
+        return TokenizerChoice(type="byte"), "config"
+
+    def _resolve(self, choice: TokenizerChoice, ctx: DataContext) -> tuple[str, str]:
+        """``(kind, setting)``: byte|'' , bpe|vocab size, tiktoken|encoding, local|tokenizer.json path
+        (also the token cache key, with the file's hash for local tokenizers)."""
+        cfg: TextConfig = self.config  # type: ignore[assignment]
+        if choice.type == "byte":
+            return "byte", ""
+        if choice.type == "bpe":
+            return "bpe", str(choice.vocab_size or cfg.vocab_size)
+        if choice.type in ("tiktoken", "gpt2"):
+            return "tiktoken", choice.encoding or ("gpt2" if choice.type == "gpt2" else cfg.encoding)
+        assert choice.path is not None  # parse_tokenizer requires it for llama/hf
+        file = tokenizer_file(ctx.resolve_path(choice.path, what=f"{choice.type} tokenizer"))
+        return choice.type, f"{file}|{hashlib.sha256(file.read_bytes()).hexdigest()}"
+
+    def _tokenizer(self, kind: str, setting: str, docs: list[str], corpus_key: str, ctx: DataContext) -> TextTokenizer:
+        if kind == "byte":
             return byte_tokenizer()
-        if cfg.tokenizer == "bpe":
-            return bpe_tokenizer(docs, vocab_size=cfg.vocab_size, corpus_key=corpus_key, cache_dir=ctx.cache_dir)
-        return tiktoken_tokenizer(cfg.encoding)
+        if kind == "bpe":
+            return bpe_tokenizer(docs, vocab_size=int(setting), corpus_key=corpus_key, cache_dir=ctx.cache_dir)
+        if kind == "tiktoken":
+            return tiktoken_tokenizer(setting)
+        return local_tokenizer(Path(setting.split("|")[0]), kind)

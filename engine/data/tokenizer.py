@@ -8,6 +8,13 @@
 * ``tiktoken``: OpenAI's encodings, accepted only when their files are already in
   tiktoken's cache (``$TIKTOKEN_CACHE_DIR``, ``$DATA_GYM_CACHE_DIR`` or
   ``<tmp>/data-gym-cache``); caramba never downloads them.
+* ``llama`` / ``hf``: a local Hugging Face ``tokenizer.json`` (a Llama checkpoint's folder,
+  or one written by ``tokenizers``/``transformers``), loaded with the ``tokenizers`` library.
+  Documents are encoded without special tokens; the end-of-sequence token (``</s>``,
+  ``<|end_of_text|>``, ``<|endoftext|>`` or ``<eos>``, the first the vocabulary has)
+  follows each document.
+
+How a manifest names them: :mod:`caramba.engine.data.tokenizer_spec`.
 """
 
 from __future__ import annotations
@@ -33,6 +40,19 @@ _TIKTOKEN_FILES: dict[str, tuple[str, ...]] = {
     "cl100k_base": ("https://openaipublic.blob.core.windows.net/encodings/cl100k_base.tiktoken",),
     "o200k_base": ("https://openaipublic.blob.core.windows.net/encodings/o200k_base.tiktoken",),
 }
+
+
+class TokenizerError(DataError):
+    """The configured tokenizer cannot be loaded; ``origin`` is where it was configured:
+    ``"config"`` (the dataset's own ``tokenizer``) or ``"defaults"`` (``defaults.data.tokenizer``)."""
+
+    def __init__(self, message: str, *, fix: str | None = None, origin: str = "config") -> None:
+        super().__init__(message, fix=fix)
+        self.origin = origin
+
+
+#: end-of-sequence tokens of common local tokenizers, in the order they are looked for
+_EOS_NAMES = ("</s>", "<|end_of_text|>", "<|endoftext|>", "<eos>")
 
 
 class TextTokenizer:
@@ -84,6 +104,44 @@ def bpe_tokenizer(docs: list[str], *, vocab_size: int, corpus_key: str, cache_di
     def enc(batch: list[str]) -> list[list[int]]:
         return [e.ids for e in tok.encode_batch(batch)]
     return TextTokenizer("bpe", tok.get_vocab_size(), enc, eot=eot)
+
+
+def tokenizer_file(path: Path) -> Path:
+    """The ``tokenizer.json`` of a local tokenizer folder (or ``path`` itself when a file)."""
+    if path.is_file():
+        if path.suffix == ".model":
+            raise DataError(f"{path} is a SentencePiece model; caramba reads Hugging Face tokenizer.json files",
+                            fix="convert it once: python -c \"from transformers import AutoTokenizer; "
+                                f"AutoTokenizer.from_pretrained('{path.parent}').save_pretrained('{path.parent}')\" "
+                                "(needs sentencepiece), then point path at the folder")
+        return path
+    file = path / "tokenizer.json"
+    if file.is_file():
+        return file
+    if (path / "tokenizer.model").is_file():
+        return tokenizer_file(path / "tokenizer.model")
+    raise DataError(f"no tokenizer.json in {path}",
+                    fix="point path at a folder holding tokenizer.json (a Hugging Face checkpoint folder) "
+                        "or at the tokenizer.json file itself")
+
+
+def local_tokenizer(file: Path, kind: str) -> TextTokenizer:
+    """A local Hugging Face ``tokenizer.json`` (see the module docstring)."""
+    from tokenizers import Tokenizer
+
+    try:
+        tok = Tokenizer.from_file(str(file))
+    except Exception as e:  # the library raises plain Exceptions for unreadable files
+        raise DataError(f"cannot read tokenizer {file}: {e}",
+                        fix="point path at a valid tokenizer.json (Tokenizer.save / save_pretrained writes one)") from None
+    vocab = tok.get_vocab_size(with_added_tokens=True)
+    if vocab > 2**32:
+        raise DataError(f"tokenizer {file} has {vocab} tokens, more than uint32 ids hold", fix="use a smaller vocabulary")
+    eot = next((i for i in (tok.token_to_id(n) for n in _EOS_NAMES) if i is not None), None)
+
+    def enc(batch: list[str]) -> list[list[int]]:
+        return [e.ids for e in tok.encode_batch(batch, add_special_tokens=False)]
+    return TextTokenizer(f"{kind}:{file}", vocab, enc, eot=eot)
 
 
 def tiktoken_cache_dir() -> Path:

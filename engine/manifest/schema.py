@@ -57,8 +57,20 @@ class ComponentSpec(StrictModel):
 class DataDefaults(StrictModel):
     """Defaults every dataset of the manifest may use."""
 
-    tokenizer: str | None = Field(None, description="tokenizer name: byte, bpe, tiktoken, gpt2, llama")
+    tokenizer: str | dict[str, Any] | None = Field(
+        None, description="default tokenizer of text datasets: byte | bpe | tiktoken | gpt2 | tiktoken:<enc> | "
+                          "hf:<dir> | llama:<dir> | {type, path, encoding, vocab_size} (engine/data/tokenizer_spec.py)")
     val_frac: Fraction | None = Field(None, description="validation split fraction; None = the dataset's")
+
+    @field_validator("tokenizer")
+    @classmethod
+    def _tokenizer_form(cls, value: Any) -> Any:
+        from caramba.engine.data.tokenizer_spec import spec_problem
+
+        bad = spec_problem(value) if value is not None else None
+        if bad is not None:
+            raise problem(bad.message, bad.fix)
+        return value
 
 
 class LoggingDefaults(StrictModel):

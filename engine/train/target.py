@@ -22,6 +22,8 @@ import torch
 
 from caramba.engine.data.base import DataContext, DataSplits
 from caramba.engine.data.registry import DATASETS
+from caramba.engine.data.tokenizer import TokenizerError
+from caramba.engine.errors import ManifestError
 from caramba.engine.train.checkpoint import latest_checkpoint, load_checkpoint, seed_everything
 from caramba.engine.train.device import resolve_device
 from caramba.engine.train.distributed import Parallel
@@ -40,6 +42,17 @@ def _component(registry: Any, spec: Any) -> Any:
 def _manifest_dir(manifest: Any) -> Path | None:
     src = manifest.source_file
     return Path(src).resolve().parent if src and Path(src).exists() else None
+
+
+def build_data(manifest: Any, tgt: Any, ctx: DataContext) -> DataSplits:
+    """The target's datasets; a tokenizer that cannot be loaded is reported where it was
+    configured (file, line, YAML path) — the dataset's config or ``defaults.data``."""
+    try:
+        return _component(DATASETS, tgt.data).build(ctx)
+    except TokenizerError as e:
+        path = (("defaults", "data", "tokenizer") if e.origin == "defaults" else
+                ("targets", manifest.targets.index(tgt), "data", "config", "tokenizer"))
+        raise ManifestError([manifest.issue(path, e.message, fix=e.fix)]) from None
 
 
 def train_target(manifest: Any, tgt: Any, run_dir: Path, recorder: RunRecorder, *, device: str | None,
@@ -91,8 +104,8 @@ def train_target(manifest: Any, tgt: Any, run_dir: Path, recorder: RunRecorder, 
         key = (run.seed, opts.block_size)
         if key not in data_cache:
             ctx = DataContext(workspace, _manifest_dir(manifest), seed=run.seed, block_size=opts.block_size,
-                              val_frac=manifest.defaults.data.val_frac)
-            data_cache[key] = _component(DATASETS, tgt.data).build(ctx)
+                              val_frac=manifest.defaults.data.val_frac, tokenizer=manifest.defaults.data.tokenizer)
+            data_cache[key] = build_data(manifest, tgt, ctx)
         job = TrainJob(run_id=run.id, system=system, objective=objective, task=task, data=data_cache[key],
                        opts=opts, steps=run.steps, seed=run.seed, device=dev, checkpoint_dir=ckpt_dir,
                        recorder=recorder, resume_state=state, should_stop=should_stop,

@@ -49,7 +49,8 @@ class PostRun:
             models = resolve_models(names, manifest=self.manifest, target=self.target, student=self.system,
                                     teacher=self.teacher, run_dir=self.run_dir, workspace_root=self.workspace_root,
                                     manifest_dir=self.manifest_dir)
-            tok = (self.target.data.config or {}).get("tokenizer")
+            # the tokenizer the data was really built with (the dataset's own or defaults.data.tokenizer)
+            tok = self.data.info.get("tokenizer") if self.data is not None else None
             benches = run_benchmarks(self.target, models=models, data=self.data, recorder=recorder,
                                      base_dir=self.manifest_dir, data_tokenizer=tok)
         return write_bench_artifacts(self.run_dir, self.target, benches, self.verdicts, prior, recorder)
