@@ -6,6 +6,7 @@ trained by ``caramba run`` with the kernels on (the platform's dispatch table) a
 
     python bench/engine_e2e.py                       # CUDA; both paths, prints tokens/s, MFU, ratio
     python bench/engine_e2e.py --steps 120 --warmup 40 --batch 8 --block 1024
+    python bench/engine_e2e.py --compile             # train.compile_model: true on both paths
 
 The preset is changed only through ``--set`` (what a user would type): 12 layers,
 d_model 768, 12 heads, SwiGLU 2048, block 1024, a BPE tokenizer trained locally on the
@@ -40,7 +41,8 @@ def sets(a: argparse.Namespace) -> list[str]:
             "targets[0].data.config.tokenizer=bpe", f"targets[0].data.config.vocab_size={a.vocab}",
             "defaults.runtime.save_every=0", "defaults.logging.instrument=plain",
             f"{run}.device=cuda", f"{run}.use_amp=true", f"{run}.amp_dtype=bfloat16",
-            f"{run}.warmup_steps=10", f"{run}.log_every={a.warmup}", f"{run}.eval_every=0"]
+            f"{run}.warmup_steps=10", f"{run}.log_every={a.warmup}", f"{run}.eval_every=0",
+            f"{run}.compile_model={'true' if a.compile else 'false'}"]
 
 
 def n_params(a: argparse.Namespace) -> int:
@@ -77,6 +79,7 @@ def main() -> None:
     p.add_argument("--heads", type=int, default=12)
     p.add_argument("--d-ff", type=int, default=2048)
     p.add_argument("--vocab", type=int, default=32768)
+    p.add_argument("--compile", action="store_true", help="train.compile_model: true on both paths")
     p.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     a = p.parse_args()
     if a.steps % a.warmup:
@@ -88,11 +91,13 @@ def main() -> None:
     results = {}
     for label, mode in (("kernels on", ""), ("PyTorch only", "reference")):
         env = dict(os.environ, CARAMBA_KERNELS=mode)
-        out = subprocess.run([sys.executable, __file__, "--child", *sys.argv[1:]], env=env, check=True,
-                             capture_output=True, text=True).stdout
-        results[label] = json.loads(out.strip().splitlines()[-1])
+        proc = subprocess.run([sys.executable, __file__, "--child", *sys.argv[1:]], env=env,
+                              capture_output=True, text=True)
+        if proc.returncode:
+            sys.exit(f"{label} path failed (exit {proc.returncode}):\n{proc.stderr[-4000:]}")
+        results[label] = json.loads(proc.stdout.strip().splitlines()[-1])
     print(f"GPT-2-small via manifests/standard_transformer.yml: {n_params(a) / 1e6:.1f}M params, "
-          f"L={a.layers} d={a.d_model} T={a.block} B={a.batch}, bf16 autocast, steps {a.warmup + 1}..{a.steps}")
+          f"L={a.layers} d={a.d_model} T={a.block} B={a.batch}, bf16 autocast{', torch.compile' if a.compile else ''}, steps {a.warmup + 1}..{a.steps}")
     for label, r in results.items():
         mfu = r["tokens_per_s"] * flops_per_token / PEAK_BF16
         print(f"{label:>13}: {r['tokens_per_s']:>10,.0f} tokens/s  MFU {100 * mfu:5.1f}%  loss {r['final_loss']:.3f}")
