@@ -13,8 +13,9 @@ that team member (``@claude …``); ``/wipe`` clears the shared context; ``/save
 ``discussion.md``; ``/exit`` (or end of input) stops.
 
 Outputs in the run directory: ``events.jsonl`` (every turn and tool call),
-``discussion.md``, ``proposals.json``. With ``memory.enabled`` in caramba.yml the
-discussion is also written to Graphiti memory.
+``discussion.md``, ``proposals.json``. With ``memory.enabled`` (caramba.yml, or the
+manifest's ``defaults.memory``, which wins per field) the discussion is also written to
+Graphiti memory, in the group they name.
 """
 
 from __future__ import annotations
