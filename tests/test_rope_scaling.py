@@ -46,11 +46,23 @@ def _system(scaling: dict | None):
     return build_system(llama_system(n_heads=2, attention={"rope_scaling": scaling} if scaling else None)).eval()
 
 
-@pytest.mark.parametrize("kind", ["llama3", "linear"])
+def _legacy_config(path) -> None:
+    """Rewrite transformers 5's ``rope_parameters`` as the ``rope_theta`` + ``rope_scaling``
+    keys that Llama 3.x checkpoints on the Hub carry."""
+    cfg = json.loads((path / "config.json").read_text())
+    params = cfg.pop("rope_parameters")
+    cfg["rope_theta"] = params.pop("rope_theta")
+    cfg["rope_scaling"] = params
+    (path / "config.json").write_text(json.dumps(cfg))
+
+
+@pytest.mark.parametrize("kind", ["llama3", "llama3-legacy-keys", "linear"])
 def test_scaled_checkpoint_logits_match_transformers(tmp_path, kind: str) -> None:
-    hf_scaling = {"rope_type": "llama3", **LLAMA3} if kind == "llama3" else {"rope_type": "linear", "factor": 4.0}
-    ours_scaling = {"type": kind, **{k: v for k, v in hf_scaling.items() if k != "rope_type"}}
+    hf_scaling = {"rope_type": "linear", "factor": 4.0} if kind == "linear" else {"rope_type": "llama3", **LLAMA3}
+    ours_scaling = {"type": hf_scaling["rope_type"], **{k: v for k, v in hf_scaling.items() if k != "rope_type"}}
     hf, path = _hf(tmp_path, hf_scaling)
+    if kind == "llama3-legacy-keys":
+        _legacy_config(path)
     system = _system(ours_scaling)
     load_hf_llama(system, path)
     ids = torch.randint(0, 61, (2, T))
