@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 import torch
 import triton
 
-from caramba.kernels import adamw, cross_entropy, flash, glu, norms, quant_decode, reference, rope
+from caramba.kernels import adamw, cross_entropy, flash, glu, norms, quant_decode, reference, rope, scan, scan_ref
 
 HBM_PEAK = {"H100": 3.35e12, "H200": 4.8e12}  # datasheet bytes/s (SXM)
 COLUMNS = ["kernel", "mode", "shape", "provider", "ms_p50", "ms_p20", "ms_p80", "rate", "unit", "pct_peak",
@@ -192,9 +192,53 @@ def adamw_cases(_dt) -> list[Case]:
                  {name: opt.step for name, opt in out})]
 
 
+def _lazy(make: Callable[[], Callable[[], object]]) -> Callable[[], object]:
+    """Build a provider on its first call (inside the timing's error report, not at case set-up)."""
+    made: list[Callable[[], object]] = []
+
+    def run() -> object:
+        if not made:
+            made.append(make())
+        return made[0]()
+    return run
+
+
+def scan_cases(dt) -> list[Case]:
+    """Mamba S6 with everything fused (softplus(delta + bias), D skip, silu(z) gate), N = 16.
+
+    Bytes: u, delta, z read and out written (fwd); fwd+bwd adds dout read and du, ddelta,
+    dz written, plus B and C read (and dB, dC written). Baselines: the PyTorch path
+    (``scan_ref.selective_scan``: a loop of one addcmul per token, hand-written backward),
+    and — on a short sequence only, since torch.compile unrolls the Python time loop —
+    ``torch.compile`` of the sequential definition.
+    """
+    cases = []
+    for Bt, L, Dm, with_compile in ((8, 2048, 2048, False), (8, 128, 2048, True)):
+        N = 16
+        u, delta, z = (torch.randn(Bt, L, Dm, device="cuda", dtype=dt, requires_grad=True) for _ in range(3))
+        Bm, Cm = (torch.randn(Bt, L, N, device="cuda", dtype=dt, requires_grad=True) for _ in range(2))
+        A = (-torch.rand(Dm, N, device="cuda") * 4).requires_grad_()
+        D, bias = (torch.randn(Dm, device="cuda", requires_grad=True) for _ in range(2))
+        ins = [u, delta, A, Bm, Cm, D, z, bias]
+        X, Y = Bt * L * Dm * u.element_size(), Bt * L * N * u.element_size()
+
+        def call(f, u, delta, A, Bm, Cm, D, z, bias):
+            return f(u, delta, A, Bm, Cm, D, z=z, delta_bias=bias, delta_softplus=True)
+        fns = {"triton": scan.selective_scan, "eager": scan_ref.selective_scan}
+        if with_compile:
+            fns["compile_seq"] = _compiled(scan_ref.selective_scan_sequential)
+        shape = f"B{Bt} L{L} D{Dm} N{N}"
+        cases.append(Case("selective_scan", "fwd", shape, 4 * X + 2 * Y, "GB/s",
+                          {n: (lambda f=f: call(f, *ins)) for n, f in fns.items()}))
+        cases.append(Case("selective_scan", "fwd+bwd", shape, 8 * X + 4 * Y, "GB/s",
+                          {n: _lazy(lambda f=f: _fb(lambda *a: call(f, *a), ins)) for n, f in fns.items()},
+                          memory=True))
+    return cases
+
+
 GROUPS = {"rms_norm": norm_cases, "glu_rope": glu_rope_cases, "attention": attention_cases,
           "decode": decode_cases, "ce": ce_cases,
-          "adamw": adamw_cases}
+          "adamw": adamw_cases, "scan": scan_cases}
 
 
 def _try_time(name: str, fn: Callable[[], object]) -> tuple[float, float, float] | None:

@@ -159,7 +159,7 @@ class SSMLayer(Layer):
         else:
             tail = u.new_zeros(Bsz, c.d_inner, k)
         u_ext = torch.cat([tail, u], dim=-1)                   # (B, Di, k + T)
-        u = F.silu(self.conv1d(u_ext)).transpose(1, 2)         # (B, T, Di)
+        u = F.silu(self.conv1d(u_ext)).transpose(1, 2).contiguous()  # (B, T, Di), channels contiguous
         dbc = self.x_proj(u)
         dt, Bm, Cm = torch.split(dbc, [c.rank, c.d_state, c.d_state], dim=-1)
         dt = F.linear(dt, self.dt_proj.weight)                 # (B, T, Di); bias + softplus in the scan
