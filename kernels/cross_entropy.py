@@ -89,7 +89,7 @@ def _ce_grad_kernel(
     tl.store(DX + row * stride_dx + cols, g.to(DX.dtype.element_ty), mask=mask)
 
 
-def _check(op: str, logits: torch.Tensor, targets: torch.Tensor, ignore_index: int) -> None:
+def check_inputs(op: str, logits: torch.Tensor, targets: torch.Tensor, ignore_index: int) -> None:
     check_same_device(op, logits=logits, targets=targets)
     check_dtype(op, "logits", logits, (torch.float16, torch.bfloat16, torch.float32))
     check_shape(op, "logits", logits, (None, None), "(N, V)")
@@ -130,25 +130,38 @@ def _n_valid(targets: torch.Tensor, ignore_index: int) -> torch.Tensor:
     return (targets != ignore_index).sum().to(torch.float32).reshape(1)
 
 
+def ce_forward(logits: torch.Tensor, targets: torch.Tensor,
+               ignore_index: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Checked forward: ``(mean loss (), lse (N,), n_valid (1,))``, fp32."""
+    check_inputs("cross_entropy", logits, targets, ignore_index)
+    targets = targets.to(torch.int64)
+    n_valid = _n_valid(targets, ignore_index)
+    loss, lse = ce_loss(logits, targets, ignore_index)
+    return loss.sum() / n_valid[0], lse, n_valid
+
+
+def ce_backward(dloss: torch.Tensor, logits: torch.Tensor, targets: torch.Tensor, lse: torch.Tensor,
+                n_valid: torch.Tensor, ignore_index: int) -> torch.Tensor:
+    """``d loss / d logits`` (logits' dtype, contiguous): one read of the logits, one write."""
+    grad = torch.empty_like(logits, memory_format=torch.contiguous_format)
+    ce_grad_into(logits, grad, targets.to(torch.int64), lse, (dloss.float() / n_valid).reshape(1), ignore_index)
+    return grad
+
+
 class CrossEntropyFunction(torch.autograd.Function):
     """Forward: one read of the logits (lse, loss). Backward: one read + one write (the grad)."""
 
     @staticmethod
     def forward(ctx, logits, targets, ignore_index: int):  # type: ignore[override]
-        _check("cross_entropy", logits, targets, ignore_index)
-        targets = targets.to(torch.int64)
-        n_valid = _n_valid(targets, ignore_index)
-        loss, lse = ce_loss(logits, targets, ignore_index)
+        loss, lse, n_valid = ce_forward(logits, targets, ignore_index)
         ctx.save_for_backward(logits, targets, lse, n_valid)
         ctx.ignore_index = ignore_index
-        return loss.sum() / n_valid[0]
+        return loss
 
     @staticmethod
     def backward(ctx, dloss):  # type: ignore[override]
         logits, targets, lse, n_valid = ctx.saved_tensors
-        grad = torch.empty_like(logits, memory_format=torch.contiguous_format)
-        ce_grad_into(logits, grad, targets, lse, (dloss.float() / n_valid).reshape(1), ctx.ignore_index)
-        return grad, None, None
+        return ce_backward(dloss, logits, targets, lse, n_valid, ctx.ignore_index), None, None
 
 
 def cross_entropy(logits: torch.Tensor, targets: torch.Tensor, ignore_index: int = -100) -> torch.Tensor:
@@ -162,34 +175,41 @@ def _chunk_rows(N: int, C: int, V: int) -> int:
     return min(N, max(256, triton.cdiv(N, 8)))
 
 
+def linear_ce_forward(hidden: torch.Tensor, weight: torch.Tensor, targets: torch.Tensor, ignore_index: int,
+                      chunk: int | None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Loss and both gradients (for dloss = 1) in one pass over row chunks: ``(loss, d_hidden, d_weight)``."""
+    op = "linear_cross_entropy"
+    check_same_device(op, hidden=hidden, weight=weight, targets=targets)
+    check_shape(op, "hidden", hidden, (None, None), "(N, C)")
+    check_shape(op, "weight", weight, (None, hidden.shape[1]), "(V, C)")
+    if hidden.dtype != weight.dtype:
+        raise fail(op, f"hidden is {hidden.dtype} but weight is {weight.dtype}", "cast both to one dtype")
+    N, V = hidden.shape[0], weight.shape[0]
+    _check_targets(op, targets, N, V, ignore_index)
+    n_valid = _n_valid(targets, ignore_index)
+    rows = chunk or _chunk_rows(N, hidden.shape[1], V)
+    d_hidden = torch.empty_like(hidden, memory_format=torch.contiguous_format)
+    d_weight = torch.zeros(weight.shape, dtype=torch.float32, device=weight.device)
+    total = torch.zeros((), dtype=torch.float32, device=hidden.device)
+    targets = targets.to(torch.int64)
+    scale = (1.0 / n_valid).reshape(1)
+    for start in range(0, N, rows):
+        h, y = hidden[start:start + rows], targets[start:start + rows]
+        logits = h @ weight.t()  # (rows, V): the only logits that ever exist
+        loss, lse = ce_loss(logits, y, ignore_index)
+        total += loss.sum()
+        ce_grad_into(logits, logits, y, lse, scale, ignore_index)  # in place: logits -> dL/dlogits
+        d_hidden[start:start + rows] = logits @ weight
+        d_weight += logits.t() @ h  # tensor-core matmul, fp32 accumulation across chunks
+    return total / n_valid[0], d_hidden, d_weight.to(weight.dtype)
+
+
 class LinearCrossEntropyFunction(torch.autograd.Function):
     @staticmethod
     def forward(ctx, hidden, weight, targets, ignore_index: int, chunk: int | None):  # type: ignore[override]
-        op = "linear_cross_entropy"
-        check_same_device(op, hidden=hidden, weight=weight, targets=targets)
-        check_shape(op, "hidden", hidden, (None, None), "(N, C)")
-        check_shape(op, "weight", weight, (None, hidden.shape[1]), "(V, C)")
-        if hidden.dtype != weight.dtype:
-            raise fail(op, f"hidden is {hidden.dtype} but weight is {weight.dtype}", "cast both to one dtype")
-        N, V = hidden.shape[0], weight.shape[0]
-        _check_targets(op, targets, N, V, ignore_index)
-        n_valid = _n_valid(targets, ignore_index)
-        rows = chunk or _chunk_rows(N, hidden.shape[1], V)
-        d_hidden = torch.empty_like(hidden)
-        d_weight = torch.zeros(weight.shape, dtype=torch.float32, device=weight.device)
-        total = torch.zeros((), dtype=torch.float32, device=hidden.device)
-        targets = targets.to(torch.int64)
-        scale = (1.0 / n_valid).reshape(1)
-        for start in range(0, N, rows):
-            h, y = hidden[start:start + rows], targets[start:start + rows]
-            logits = h @ weight.t()  # (rows, V): the only logits that ever exist
-            loss, lse = ce_loss(logits, y, ignore_index)
-            total += loss.sum()
-            ce_grad_into(logits, logits, y, lse, scale, ignore_index)  # in place: logits -> dL/dlogits
-            d_hidden[start:start + rows] = logits @ weight
-            d_weight += logits.t() @ h  # tensor-core matmul, fp32 accumulation across chunks
-        ctx.save_for_backward(d_hidden, d_weight.to(weight.dtype))
-        return total / n_valid[0]
+        loss, d_hidden, d_weight = linear_ce_forward(hidden, weight, targets, ignore_index, chunk)
+        ctx.save_for_backward(d_hidden, d_weight)
+        return loss
 
     @staticmethod
     def backward(ctx, dloss):  # type: ignore[override]

@@ -13,8 +13,13 @@ There is no try/except anywhere on this path: a kernel that fails raises its own
 not the fastest one possible, with the reason; ``caramba kernels`` prints it and the
 engine logs it once at start-up (:func:`log_table`).
 
-Triton modules are imported lazily, on the first CUDA call, so importing the engine on a
-CPU or Apple machine never compiles nor even imports a kernel module.
+Triton modules are imported only where they are the fast path: :func:`resolve_all` (called
+by :mod:`caramba.kernels.ops` at import on a CUDA machine with Triton) imports them up
+front, so ``torch.compile`` never traces an import and each call is a dict lookup; on a
+CPU or Apple machine no kernel module is imported (a forced CUDA route in a test imports
+its module on first use). The Triton entry points live in :mod:`caramba.kernels.library`
+(and ``library_attn``, ``library_loss``): eager calls run the kernels' autograd Functions,
+calls traced by ``torch.compile`` run them as opaque ``torch.ops.caramba.*`` custom ops.
 """
 
 from __future__ import annotations
@@ -37,25 +42,25 @@ class OpEntry:
 
     op: str
     label: str
-    triton: str | None  # e.g. "caramba.kernels.norms:rms_norm"
+    triton: str | None  # e.g. "caramba.kernels.library:rms_norm"
     triton_desc: str  # what the kernel path is, e.g. "Triton fused fwd+bwd"
 
 
 OPS: dict[str, OpEntry] = {e.op: e for e in (
-    OpEntry("rms_norm", "RMSNorm", "caramba.kernels.norms:rms_norm", "Triton fused fwd+bwd"),
-    OpEntry("layer_norm", "LayerNorm", "caramba.kernels.norms:layer_norm", "Triton fused fwd+bwd"),
-    OpEntry("swiglu", "SwiGLU", "caramba.kernels.glu:swiglu", "Triton fused fwd+bwd"),
-    OpEntry("geglu", "GEGLU", "caramba.kernels.glu:geglu", "Triton fused fwd+bwd"),
-    OpEntry("apply_rope", "RoPE", "caramba.kernels.rope:apply_rope", "Triton fused fwd+bwd"),
-    OpEntry("attention", "Attention", "caramba.kernels.flash:attention",
+    OpEntry("rms_norm", "RMSNorm", "caramba.kernels.library:rms_norm", "Triton fused fwd+bwd"),
+    OpEntry("layer_norm", "LayerNorm", "caramba.kernels.library:layer_norm", "Triton fused fwd+bwd"),
+    OpEntry("swiglu", "SwiGLU", "caramba.kernels.library:swiglu", "Triton fused fwd+bwd"),
+    OpEntry("geglu", "GEGLU", "caramba.kernels.library:geglu", "Triton fused fwd+bwd"),
+    OpEntry("apply_rope", "RoPE", "caramba.kernels.library:apply_rope", "Triton fused fwd+bwd"),
+    OpEntry("attention", "Attention", "caramba.kernels.library_attn:attention",
             "Triton flash fwd+bwd (GQA, window, decode)"),
-    OpEntry("decoupled_attention", "DBA attention", "caramba.kernels.flash:decoupled_attention",
+    OpEntry("decoupled_attention", "DBA attention", "caramba.kernels.library_attn:decoupled_attention",
             "Triton flash fwd+bwd, sem+geo scores fused"),
-    OpEntry("decode_attention_quantized", "QuantKV decode", "caramba.kernels.quant_decode:decode_attention_quantized",
+    OpEntry("decode_attention_quantized", "QuantKV decode", "caramba.kernels.library_attn:decode_attention_quantized",
             "Triton split-K, q8_0/q4_0 dequant in-kernel"),
-    OpEntry("cross_entropy", "CrossEntropy", "caramba.kernels.cross_entropy:cross_entropy",
+    OpEntry("cross_entropy", "CrossEntropy", "caramba.kernels.library_loss:cross_entropy",
             "Triton online-softmax, grad in fwd"),
-    OpEntry("linear_cross_entropy", "LinearCE", "caramba.kernels.cross_entropy:linear_cross_entropy",
+    OpEntry("linear_cross_entropy", "LinearCE", "caramba.kernels.library_loss:linear_cross_entropy",
             "chunked matmul + Triton CE"),
     OpEntry("selective_scan", "SelectiveScan", "caramba.kernels.scan:selective_scan",
             "Triton chunked scan fwd+bwd, softplus/D/silu(z) fused"),
@@ -83,6 +88,13 @@ def _triton_fn(entry: OpEntry) -> Callable[..., Any]:
         fn = getattr(importlib.import_module(module), name)
         _resolved[entry.op] = fn
     return fn
+
+
+def resolve_all() -> None:
+    """Import every Triton entry point now (kernel modules, custom-op registrations)."""
+    for entry in OPS.values():
+        if entry.triton is not None:
+            _triton_fn(entry)
 
 
 def uses_triton(op: str, device_type: str, platform: Platform = PLATFORM) -> bool:

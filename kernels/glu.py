@@ -74,7 +74,7 @@ def _glu_bwd_kernel(
     tl.store(DU + offs, (dy * a).to(DU.dtype.element_ty), mask=mask)
 
 
-def _check(op: str, gate: torch.Tensor, up: torch.Tensor) -> None:
+def check_inputs(op: str, gate: torch.Tensor, up: torch.Tensor) -> None:
     check_same_device(op, gate=gate, up=up)
     check_dtype(op, "gate", gate)
     check_dtype(op, "up", up)
@@ -84,7 +84,7 @@ def _check(op: str, gate: torch.Tensor, up: torch.Tensor) -> None:
 
 
 def glu_forward(gate: torch.Tensor, up: torch.Tensor, gelu: bool) -> torch.Tensor:
-    _check("geglu" if gelu else "swiglu", gate, up)
+    check_inputs("geglu" if gelu else "swiglu", gate, up)
     g, u = gate.contiguous(), up.contiguous()
     y = torch.empty_like(g)
     n = g.numel()

@@ -121,7 +121,7 @@ def _block(C: int) -> tuple[int, int]:
     return block, min(max(block // 256, 1), 16)
 
 
-def _check(op: str, x: torch.Tensor, w: torch.Tensor | None, b: torch.Tensor | None) -> None:
+def check_inputs(op: str, x: torch.Tensor, w: torch.Tensor | None, b: torch.Tensor | None) -> None:
     check_same_device(op, x=x, weight=w, bias=b)
     check_dtype(op, "x", x)
     C = x.shape[-1]
@@ -134,7 +134,7 @@ def _check(op: str, x: torch.Tensor, w: torch.Tensor | None, b: torch.Tensor | N
 def norm_forward(x: torch.Tensor, w: torch.Tensor | None, b: torch.Tensor | None, eps: float, is_rms: bool):
     """Launch the forward kernel. Returns ``(y, x2d, mean, rstd)``; y has x's shape."""
     op = "rms_norm" if is_rms else "layer_norm"
-    _check(op, x, w, b)
+    check_inputs(op, x, w, b)
     shape, C = x.shape, x.shape[-1]
     x2 = x.reshape(-1, C)
     if x2.stride(-1) != 1:

@@ -14,9 +14,12 @@ from __future__ import annotations
 import torch
 
 from caramba.kernels import reference
-from caramba.kernels.dispatch import log_table, route
+from caramba.kernels.dispatch import log_table, resolve_all, route
+from caramba.kernels.platform import PLATFORM
 
 log_table()
+if PLATFORM.triton_on_device:
+    resolve_all()
 
 
 def rms_norm(x: torch.Tensor, weight: torch.Tensor | None, eps: float) -> torch.Tensor:

@@ -55,7 +55,7 @@ def _rope_kernel(
         tl.store(yout + 2 * R2 + p[None, :], tail.to(Y.dtype.element_ty), mask=pm)
 
 
-def _launch(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, sign: float) -> torch.Tensor:
+def rope_launch(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, sign: float) -> torch.Tensor:
     B, H, T, D = x.shape
     R2 = cos.shape[-1]
     y = torch.empty((B, H, T, D), dtype=x.dtype, device=x.device)
@@ -71,7 +71,7 @@ def _launch(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, sign: float) 
     return y
 
 
-def _check(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> None:
+def check_inputs(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> None:
     op = "apply_rope"
     check_same_device(op, x=x, cos=cos, sin=sin)
     check_dtype(op, "x", x)
@@ -91,16 +91,16 @@ def _check(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> None:
 class RoPEFunction(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, cos, sin):  # type: ignore[override]
-        _check(x, cos, sin)
+        check_inputs(x, cos, sin)
         cos, sin = cos.contiguous(), sin.contiguous()
         ctx.save_for_backward(cos, sin)
-        return _launch(x, cos, sin, 1.0)
+        return rope_launch(x, cos, sin, 1.0)
 
     @staticmethod
     def backward(ctx, dy):  # type: ignore[override]
         cos, sin = ctx.saved_tensors
         dy = dy if dy.stride(-1) == 1 else dy.contiguous()
-        return _launch(dy, cos, sin, -1.0), None, None
+        return rope_launch(dy, cos, sin, -1.0), None, None
 
 
 def apply_rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:

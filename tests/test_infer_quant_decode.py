@@ -121,9 +121,9 @@ def test_model_decode_through_triton_kernel_interpreted(fmt: str, monkeypatch: p
 @pytest.mark.gpu
 @pytest.mark.parametrize("fmt", ["q8_0", "q4_0"])
 def test_model_decode_through_triton_kernel_on_gpu(fmt: str) -> None:
-    from caramba.kernels import quant_decode
+    from caramba.kernels import library_attn
 
-    assert dispatch.route(OP, "cuda") is quant_decode.decode_attention_quantized
+    assert dispatch.route(OP, "cuda") is library_attn.decode_attention_quantized
     model = tiny_lm(seed=5, d_model=128, n_heads=2, vocab=256).cuda()          # head dim 64
     ids = torch.randint(0, 256, (4, 300), device="cuda")
     fused = _decode_logits(model, ids, 8, CacheSpec(kind=fmt))
