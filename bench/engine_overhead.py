@@ -10,8 +10,10 @@ steps. Prints tokens/s of each and the ratio manifest/hand (target ≥ 0.97).
 Both sides time only steps ``warmup+1 … steps`` (the runner's from its ``progress``
 events, the loop's with ``time.perf_counter`` after a device sync), so start-up, data
 preparation and the final checkpoint are excluded from both. The two are run
-alternately ``--repeats`` times and the best of each is reported (the least disturbed
-by other load on the machine).
+alternately ``--repeats`` times (hand first on even repeats, manifest first on odd ones,
+so neither always runs warm) and the best of each is reported (the least disturbed by
+other load on the machine). Each side's process CPU time per step over the same steps is
+reported too (``cpu_ms_per_step``): on a shared machine it moves less than wall time.
 """
 
 from __future__ import annotations
@@ -71,8 +73,8 @@ targets:
 """
 
 
-def manifest_run(args: argparse.Namespace, text: str) -> float:
-    """Tokens/s of steps warmup+1..steps through the runner (progress event timestamps)."""
+def manifest_run(args: argparse.Namespace, text: str) -> tuple[float, float]:
+    """Tokens/s and CPU ms per step of steps warmup+1..steps through the runner (progress events)."""
     from caramba.engine.manifest import load_manifest
     from caramba.engine.runner import run_target
     from caramba.workspace import Workspace
@@ -81,13 +83,21 @@ def manifest_run(args: argparse.Namespace, text: str) -> float:
         path = Path(ws) / "overhead.yml"
         path.write_text(text)
         events: list[dict] = []
-        run_target(load_manifest(path), workspace=Workspace(ws), console=False, on_event=events.append, argv=[])
+        cpu: dict[int, float] = {}
+
+        def on_event(e: dict) -> None:
+            if e["event"] == "progress":
+                cpu[e["step"]] = time.process_time()
+            events.append(e)
+        run_target(load_manifest(path), workspace=Workspace(ws), console=False, on_event=on_event, argv=[])
     prog = {e["step"]: e["ts"] for e in events if e["event"] == "progress"}
-    return (args.steps - args.warmup) * args.batch * args.block / (prog[args.steps] - prog[args.warmup])
+    n = args.steps - args.warmup
+    return n * args.batch * args.block / (prog[args.steps] - prog[args.warmup]), \
+        (cpu[args.steps] - cpu[args.warmup]) * 1e3 / n
 
 
-def hand_run(args: argparse.Namespace, text: str) -> float:
-    """Tokens/s of the same model trained by a minimal loop (no runner, no events)."""
+def hand_run(args: argparse.Namespace, text: str) -> tuple[float, float]:
+    """Tokens/s and CPU ms per step of the same model trained by a minimal loop (no runner, no events)."""
     import yaml
 
     from caramba.engine.systems.build import build_system
@@ -104,7 +114,7 @@ def hand_run(args: argparse.Namespace, text: str) -> float:
     g = torch.Generator().manual_seed(0)
     data = torch.randint(0, args.vocab, (args.n_tokens,), generator=g)
     model.train()
-    t0 = 0.0
+    t0 = c0 = 0.0
     for step in range(1, args.steps + 1):
         ix = torch.randint(0, args.n_tokens - args.block - 1, (args.batch,), generator=g)
         chunk = torch.stack([data[i: i + args.block + 1] for i in ix.tolist()])  # (B, T+1)
@@ -119,10 +129,11 @@ def hand_run(args: argparse.Namespace, text: str) -> float:
         if step == args.warmup:
             if device.type == "cuda":
                 torch.cuda.synchronize()
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
     if device.type == "cuda":
         torch.cuda.synchronize()
-    return (args.steps - args.warmup) * args.batch * args.block / (time.perf_counter() - t0)
+    n = args.steps - args.warmup
+    return n * args.batch * args.block / (time.perf_counter() - t0), (time.process_time() - c0) * 1e3 / n
 
 
 def main() -> None:
@@ -145,12 +156,16 @@ def main() -> None:
     text = MANIFEST.format(vocab=args.vocab, n_tokens=args.n_tokens, block=args.block, d=args.d_model,
                            layers=args.layers, heads=args.heads, ff=(8 * args.d_model // 3 + 31) // 32 * 32,
                            steps=args.steps, batch=args.batch, device=args.device, warmup=args.warmup)
-    hand, engine = [], []
-    for _ in range(args.repeats):
-        hand.append(hand_run(args, text))
-        engine.append(manifest_run(args, text))
+    hand, engine, hand_cpu, engine_cpu = [], [], [], []
+    for i in range(args.repeats):
+        for side in (("hand", "manifest") if i % 2 == 0 else ("manifest", "hand")):
+            tps, cpu = hand_run(args, text) if side == "hand" else manifest_run(args, text)
+            (hand if side == "hand" else engine).append(tps)
+            (hand_cpu if side == "hand" else engine_cpu).append(cpu)
     out = {"device": args.device, "torch": torch.__version__, "threads": torch.get_num_threads(),
            "hand_tokens_per_s": max(hand), "manifest_tokens_per_s": max(engine),
+           "hand_cpu_ms_per_step": min(hand_cpu), "manifest_cpu_ms_per_step": min(engine_cpu),
+           "hand_cpu_all": hand_cpu, "manifest_cpu_all": engine_cpu,
            "ratio": max(engine) / max(hand), "hand_all": hand, "manifest_all": engine,
            "hand_median": statistics.median(hand), "manifest_median": statistics.median(engine),
            "config": {k: v for k, v in vars(args).items() if k != "json"}}
@@ -161,6 +176,8 @@ def main() -> None:
           f"GPT d={args.d_model} L={args.layers} B={args.batch} T={args.block} steps {args.warmup + 1}..{args.steps}")
     print(f"hand-written loop : {out['hand_tokens_per_s']:>12,.0f} tokens/s  (runs: {', '.join(f'{h:,.0f}' for h in hand)})")
     print(f"manifest + runner : {out['manifest_tokens_per_s']:>12,.0f} tokens/s  (runs: {', '.join(f'{e:,.0f}' for e in engine)})")
+    print(f"CPU time per step : hand {out['hand_cpu_ms_per_step']:.2f} ms, manifest "
+          f"{out['manifest_cpu_ms_per_step']:.2f} ms (best of {args.repeats})")
     print(f"ratio manifest/hand: {out['ratio']:.3f}  (target >= 0.97)")
 
 

@@ -75,6 +75,20 @@ def test_random_reads_are_seeded_per_item_and_leave_the_global_rng_alone():
     assert len({int(t) for b in want for t in b["t"]}) > 20  # timesteps really are random draws
 
 
+def test_token_windows_gather_a_batch_exactly_like_stacking_its_items(tmp_path):
+    from caramba.engine.data.loader import BatchPlan, collate, fetch
+    from caramba.engine.data.tokens import TokenWindows
+
+    ids = np.random.default_rng(1).integers(0, 60000, size=500).astype(np.uint16)
+    np.save(tmp_path / "t.npy", ids)
+    for tokens in (ids, np.load(tmp_path / "t.npy", mmap_mode="r"), torch.from_numpy(ids.astype(np.int64))):
+        windows = TokenWindows(tokens, 16, torch.arange(3, 400, 7))
+        idx = (5, 0, 40, 5, 56)
+        want = collate([windows[i] for i in idx])
+        got = fetch(windows, BatchPlan(idx, seed=0))
+        assert _same(got, want) and all(v.is_contiguous() and v.dtype == torch.int64 for v in got.values())
+
+
 class _Broken(torch.utils.data.Dataset):
     def __len__(self) -> int:
         return 40

@@ -11,6 +11,9 @@ Choosing a batch and reading it are separate steps: :meth:`BatchStream.next_plan
 (``num_workers: 0``) or hands the plans to worker processes
 (:mod:`caramba.engine.data.workers`), which read exactly the same batches.
 
+A dataset may also define ``get_batch(indices)`` returning exactly the stacked items (token
+windows gather a whole batch with one fancy index instead of B small reads).
+
 Datasets whose items draw random numbers when read (``draws_random = True``, e.g. the
 diffusion timestep of ``dataset.diffusion_vector``) get a private RNG seeded per item
 from ``(seed, epoch, position, row)``: the draw does not depend on which process reads the
@@ -48,8 +51,12 @@ class BatchPlan:
 
 
 def fetch(dataset: torch.utils.data.Dataset, plan: BatchPlan) -> dict[str, torch.Tensor]:
-    """Read the items of ``plan`` and stack them (see the module docstring for RNG use)."""
+    """Read the items of ``plan`` and stack them (see the module docstring for RNG use). A
+    dataset with ``get_batch(indices)`` (equal to stacking its items) reads in one gather."""
     if not getattr(dataset, "draws_random", False):
+        get_batch = getattr(dataset, "get_batch", None)
+        if get_batch is not None:
+            return get_batch(plan.indices)
         return collate([dataset[i] for i in plan.indices])
     items = []
     with torch.random.fork_rng(devices=[]):  # the caller's RNG stream is left untouched

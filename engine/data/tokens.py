@@ -13,6 +13,7 @@ arrays read with ``np.memmap`` and ``dtype`` (nanoGPT writes ``uint16``).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -30,14 +31,23 @@ class TokenWindows(torch.utils.data.Dataset):
 
     def __init__(self, tokens: np.ndarray | torch.Tensor, block_size: int, starts: torch.Tensor) -> None:
         self.tokens, self.block_size, self.starts = tokens, block_size, starts
+        self._array = tokens.numpy() if isinstance(tokens, torch.Tensor) else tokens  # numpy view, no copy
+        self._starts = starts.numpy()
+        self._offsets = np.arange(block_size + 1)
 
     def __len__(self) -> int:
         return int(self.starts.numel())
 
     def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
-        s = int(self.starts[i])
-        chunk = torch.as_tensor(np.asarray(self.tokens[s: s + self.block_size + 1], dtype=np.int64))
+        s = int(self._starts[i])
+        chunk = torch.as_tensor(np.asarray(self._array[s: s + self.block_size + 1], dtype=np.int64))
         return {"input_ids": chunk[:-1], "target_ids": chunk[1:]}  # (T,), (T,)
+
+    def get_batch(self, indices: Sequence[int]) -> dict[str, torch.Tensor]:
+        """The stacked items ``indices`` in one gather (what :func:`~caramba.engine.data.loader.fetch` uses)."""
+        rows = self._starts[np.asarray(indices, dtype=np.int64)][:, None] + self._offsets  # (B, T+1)
+        chunk = torch.from_numpy(np.asarray(self._array[rows], dtype=np.int64))
+        return {"input_ids": chunk[:, :-1].contiguous(), "target_ids": chunk[:, 1:].contiguous()}  # (B, T) each
 
 
 def window_splits(tokens: np.ndarray | torch.Tensor, block_size: int, val_frac: float,

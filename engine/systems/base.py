@@ -15,6 +15,8 @@ allow_python_impl)`` (validate + semantic checks, return a plan or None) and
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from typing import Any, ClassVar
 
 import torch
@@ -61,14 +63,27 @@ class System(nn.Module):
         """Auxiliary losses of the last forward, gathered from modules that define
         ``aux_losses()`` (e.g. MoE load balance); keys are ``<module path>.<name>``."""
         out: dict[str, torch.Tensor] = {}
-        for name, module in self.named_modules():
-            if module is self:
-                continue
-            fn = getattr(module, "aux_losses", None)
-            if callable(fn):
-                for key, value in fn().items():
-                    out[f"{name}.{key}" if name else key] = value
+        fixed = self.__dict__.get("_aux_modules")
+        for name, module in fixed if fixed is not None else self.aux_modules():
+            for key, value in module.aux_losses().items():
+                out[f"{name}.{key}" if name else key] = value
         return out
+
+    def aux_modules(self) -> list[tuple[str, nn.Module]]:
+        """``(path, module)`` of every submodule with an ``aux_losses()`` method."""
+        return [(name, m) for name, m in self.named_modules()
+                if m is not self and callable(getattr(m, "aux_losses", None))]
+
+    @contextlib.contextmanager
+    def fixed_structure(self) -> Iterator[None]:
+        """Within a training run the module tree cannot change (the optimizer holds its
+        parameters), so :meth:`aux_losses` reads the aux modules collected once here
+        instead of walking the whole tree at every step."""
+        self.__dict__["_aux_modules"] = self.aux_modules()
+        try:
+            yield
+        finally:
+            self.__dict__.pop("_aux_modules", None)
 
     def describe(self) -> ModelTree:
         """The model tree with parameter counts (works on the meta device)."""

@@ -21,6 +21,7 @@ With the default single-process ``Parallel`` every one of those is the identity.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 from collections.abc import Callable
@@ -127,8 +128,11 @@ class StandardTrainer(Component):
         stream = batch_source(BatchStream(job.data.train, opts.batch_size, job.seed) if par.world_size == 1
                               else ShardedBatchStream(job.data.train, opts.batch_size, job.seed, par),
                               num_workers=opts.num_workers, pin_memory=pin, prefetch_factor=opts.prefetch_factor)
+        # aux losses are gathered from a module list collected once (the tree is fixed during a run)
+        fixed = system.fixed_structure() if hasattr(system, "fixed_structure") else contextlib.nullcontext()
         try:
-            return self._loop(job, stream, pin, prec, system, wrapped, model, optimizer, scheduler, scaler)
+            with fixed:
+                return self._loop(job, stream, pin, prec, system, wrapped, model, optimizer, scheduler, scaler)
         finally:
             stream.close()  # joins data-loading workers: normal end, stop signal or error
 
@@ -161,25 +165,31 @@ class StandardTrainer(Component):
         model.train()
         last_train: dict[str, float] = {}
         t_log, tok_log, t_start, steps_start = time.perf_counter(), 0, time.perf_counter(), step
+        accum, scaled = opts.gradient_accumulation_steps, prec.use_scaler
         while step < job.steps:
             lr = optimizer.param_groups[0]["lr"]
             step_metrics: dict[str, float] = {}
             log_now = (step + 1) % opts.log_every == 0 or step + 1 == job.steps
-            for micro in range(opts.gradient_accumulation_steps):
+            for micro in range(accum):
                 batch = _to_device(stream.next_batch(), job.device, pin)
-                with accumulating(wrapped, par, last=micro + 1 == opts.gradient_accumulation_steps):
+                with accumulating(wrapped, par, last=micro + 1 == accum):
                     with prec.autocast():
                         res = job.objective(model(batch), batch, system)
-                    scaler.scale(res.loss / opts.gradient_accumulation_steps).backward()
+                    loss = res.loss / accum if accum > 1 else res.loss  # no extra autograd node for /1
+                    (scaler.scale(loss) if scaled else loss).backward()
                 if log_now:  # floats force a device sync: only on logging steps
-                    for k, v in _floats(res.metrics, 1.0 / opts.gradient_accumulation_steps).items():
+                    for k, v in _floats(res.metrics, 1.0 / accum).items():
                         step_metrics[k] = step_metrics.get(k, 0.0) + v
                 tok_log += _tokens(batch)
             if opts.grad_clip_norm:
-                scaler.unscale_(optimizer)
+                if scaled:
+                    scaler.unscale_(optimizer)
                 gnorm = torch.nn.utils.clip_grad_norm_(system.parameters(), opts.grad_clip_norm)
-            scaler.step(optimizer)
-            scaler.update()
+            if scaled:  # fp16 autocast on CUDA; otherwise GradScaler.step is exactly optimizer.step
+                scaler.step(optimizer)
+                scaler.update()
+            else:
+                optimizer.step()
             optimizer.zero_grad(set_to_none=True)
             scheduler.step()
             step += 1
