@@ -31,7 +31,7 @@ import torch
 import triton
 import triton.language as tl
 
-from caramba.kernels.checks import check_dtype, check_same_device, check_shape, fail
+from caramba.kernels.checks import SignatureCache, check_dtype, check_same_device, check_shape, fail
 
 _BLOCK_V = 4096  # vocabulary columns per step: 8 KiB of bf16 per load, 2 passes per row
 
@@ -127,13 +127,17 @@ def ce_grad_into(logits: torch.Tensor, grad: torch.Tensor, targets: torch.Tensor
 
 
 def _n_valid(targets: torch.Tensor, ignore_index: int) -> torch.Tensor:
-    return (targets != ignore_index).sum().to(torch.float32).reshape(1)
+    return (targets != ignore_index).sum(dtype=torch.float32).reshape(1)
+
+
+_checked = SignatureCache()
 
 
 def ce_forward(logits: torch.Tensor, targets: torch.Tensor,
                ignore_index: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Checked forward: ``(mean loss (), lse (N,), n_valid (1,))``, fp32."""
-    check_inputs("cross_entropy", logits, targets, ignore_index)
+    _checked.get((logits.shape, logits.dtype, logits.device, targets.shape, targets.dtype, targets.device),
+                 lambda: check_inputs("cross_entropy", logits, targets, ignore_index))
     targets = targets.to(torch.int64)
     n_valid = _n_valid(targets, ignore_index)
     loss, lse = ce_loss(logits, targets, ignore_index)

@@ -26,7 +26,8 @@ import triton
 import triton.language as tl
 
 from caramba.kernels import flash_bwd
-from caramba.kernels.flash_check import Blocks, check_attention, fwd_blocks
+from caramba.kernels.checks import SignatureCache
+from caramba.kernels.flash_check import Blocks, check_attention_cached, fwd_blocks
 from caramba.kernels.launch import num_programs
 
 LOG2E = 1.4426950408889634
@@ -155,38 +156,58 @@ def _splits(programs: int, S: int, block_n: int, device: torch.device) -> int:
     return max(1, min(triton.cdiv(target, programs), S // (4 * block_n)))
 
 
+def _fwd_plan(q: torch.Tensor, B: int, H: int, T: int, S: int, D: int, D2: int, DV: int,
+              blocks: Blocks | None) -> tuple:
+    """``(grid, splits, split_len, constexpr kwargs, stat dtype)`` for one call signature."""
+    blocks = blocks or fwd_blocks(q, D + D2, DV, T)
+    mtiles = triton.cdiv(T, blocks.m)
+    splits = _splits(B * H * mtiles, S, blocks.n, q.device)
+    split_len = triton.cdiv(triton.cdiv(S, splits), blocks.n) * blocks.n
+    splits = triton.cdiv(S, split_len)
+    f64 = q.dtype == torch.float64
+    kw = dict(BLOCK_M=blocks.m, BLOCK_N=blocks.n, BLOCK_D=max(16, triton.next_power_of_2(D)),
+              BLOCK_D2=max(16, triton.next_power_of_2(D2)) if D2 else 16, BLOCK_DV=max(16, triton.next_power_of_2(DV)),
+              PREC=blocks.precision, ACC=tl.float64 if f64 else tl.float32, num_warps=blocks.warps,
+              num_stages=blocks.stages)
+    return (mtiles, B * H, splits), splits, split_len, kw, torch.float64 if f64 else torch.float32
+
+
+_plans = SignatureCache()
+
+
 def attention_forward(q, k, v, q2, k2, causal: bool, scale: float, window: int | None,
                       blocks: Blocks | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """Launch the forward kernel. Returns ``(o (B, H, T, Dv), lse (B, H, T) fp32 base 2)``.
 
     With split-K (few query tiles, long S) each split writes an fp32 partial output and
     lse; they are merged here: ``lse = log2(sum 2^lse_s)``, ``o = sum 2^(lse_s - lse) o_s``.
+    Launch parameters are computed once per (shapes, dtype, device, tiles) and remembered.
     """
     B, H, T, D = q.shape
     Hkv, S, DV = k.shape[1], k.shape[2], v.shape[3]
     D2 = q2.shape[3] if q2 is not None else 0
-    blocks = blocks or fwd_blocks(q, D + D2, DV, T)
-    stat = torch.float64 if q.dtype == torch.float64 else torch.float32
-    acc = tl.float64 if q.dtype == torch.float64 else tl.float32
     if B * H * T == 0:
+        stat = torch.float64 if q.dtype == torch.float64 else torch.float32
         return q.new_empty((B, H, T, DV)), torch.empty((B, H, T), dtype=stat, device=q.device)
-    mtiles = triton.cdiv(T, blocks.m)
-    splits = _splits(B * H * mtiles, S, blocks.n, q.device)
-    split_len = triton.cdiv(triton.cdiv(S, splits), blocks.n) * blocks.n
-    splits = triton.cdiv(S, split_len)
-    o = torch.empty((splits, B, H, T, DV), dtype=q.dtype if splits == 1 else stat, device=q.device)
-    lse = torch.empty((splits, B, H, T), dtype=stat, device=q.device)
-    _attn_fwd_kernel[(mtiles, B * H, splits)](
-        q, k, v, q2 if q2 is not None else q, k2 if k2 is not None else k, o, lse,
-        *_strides(q), *_strides(k), *_strides(v), *_strides(q2), *_strides(k2),
+    grid, splits, split_len, kw, stat = _plans.get(
+        (B, H, T, S, D, D2, DV, q.dtype, q.device, blocks),
+        lambda: _fwd_plan(q, B, H, T, S, D, D2, DV, blocks))
+    if splits == 1:  # the kernel's split-0 layout is exactly (B, H, T, Dv) / (B, H, T)
+        o = torch.empty((B, H, T, DV), dtype=q.dtype, device=q.device)
+        lse = torch.empty((B, H, T), dtype=stat, device=q.device)
+    else:
+        o = torch.empty((splits, B, H, T, DV), dtype=stat, device=q.device)
+        lse = torch.empty((splits, B, H, T), dtype=stat, device=q.device)
+    geo = q2 is not None
+    _attn_fwd_kernel[grid](
+        q, k, v, q2 if geo else q, k2 if geo else k, o, lse,
+        *_strides(q), *_strides(k), *_strides(v), *(_strides(q2) if geo else (0, 0, 0)),
+        *(_strides(k2) if geo else (0, 0, 0)),
         H, H // Hkv, T, S, D, D2, DV, scale * LOG2E, window or 0, split_len,
-        CAUSAL=causal, HAS_WINDOW=window is not None, HAS_GEO=q2 is not None,
-        BLOCK_M=blocks.m, BLOCK_N=blocks.n, BLOCK_D=max(16, triton.next_power_of_2(D)),
-        BLOCK_D2=max(16, triton.next_power_of_2(D2)) if D2 else 16, BLOCK_DV=max(16, triton.next_power_of_2(DV)),
-        PREC=blocks.precision, ACC=acc, num_warps=blocks.warps, num_stages=blocks.stages,
+        CAUSAL=causal, HAS_WINDOW=window is not None, HAS_GEO=geo, **kw,
     )
     if splits == 1:
-        return o[0], lse[0]
+        return o, lse
     return merge_splits(o, lse, q.dtype)
 
 
@@ -219,7 +240,7 @@ class FlashAttentionFunction(torch.autograd.Function):
 def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, *, causal: bool, scale: float | None = None,
               window: int | None = None) -> torch.Tensor:
     """Flash attention (Triton). q (B, H, T, D); k (B, Hkv, S, D); v (B, Hkv, S, Dv); T <= S."""
-    check_attention("attention", q, k, v, None, None, window)
+    check_attention_cached("attention", q, k, v, None, None, window)
     scale = scale if scale is not None else 1.0 / math.sqrt(q.shape[-1])
     return FlashAttentionFunction.apply(q, k, v, None, None, causal, scale, window)
 
@@ -228,6 +249,6 @@ def decoupled_attention(q_sem: torch.Tensor, k_sem: torch.Tensor, q_geo: torch.T
                         v: torch.Tensor, *, causal: bool, scale: float | None = None,
                         window: int | None = None) -> torch.Tensor:
     """DBA attention (Triton): semantic and geometric scores summed inside the flash kernel."""
-    check_attention("decoupled_attention", q_sem, k_sem, v, q_geo, k_geo, window)
+    check_attention_cached("decoupled_attention", q_sem, k_sem, v, q_geo, k_geo, window)
     scale = scale if scale is not None else 1.0 / math.sqrt(q_sem.shape[-1] + q_geo.shape[-1])
     return FlashAttentionFunction.apply(q_sem, k_sem, v, q_geo, k_geo, causal, scale, window)

@@ -1,7 +1,7 @@
 """Flash attention backward (Triton): a dK/dV kernel and a dQ kernel (FlashAttention-2).
 
 With P = softmax(scale * Q K^T) rebuilt block by block from the saved base-2 ``lse``, and
-``delta = rowsum(dO * O)``:
+``delta = rowsum(dO * O)`` (computed by the dQ kernel, which runs first, for its own rows):
 
     dV = P^T dO        dS = P * (dO V^T - delta)        dQ = scale * dS K        dK = scale * dS^T Q
 
@@ -18,6 +18,7 @@ import torch
 import triton
 import triton.language as tl
 
+from caramba.kernels.checks import SignatureCache
 from caramba.kernels.flash_check import Blocks, bwd_blocks
 
 
@@ -101,7 +102,9 @@ def _attn_bwd_dkdv_kernel(
 
 @triton.jit
 def _attn_bwd_dq_kernel(
-    Q, K, V, Q2, K2, DO, LSE, DELTA,  # as in the dK/dV kernel
+    Q, K, V, Q2, K2, DO, LSE,  # as in the dK/dV kernel
+    O,  # (B, H, T, Dv) forward output, contiguous
+    DELTA,  # (B, H, T) rowsum(dO * O): written here (each program owns its rows), read by the dK/dV kernel
     DQ, DQ2,  # (B, H, T, D), (B, H, T, D2) outputs, contiguous
     sqb, sqh, sqt, skb, skh, sks, svb, svh, svs, s2qb, s2qh, s2qt, s2kb, s2kh, s2ks,
     H, GROUP, T, S, D, D2, DVD, qk_scale, scale, window,
@@ -125,7 +128,10 @@ def _attn_bwd_dq_kernel(
     do = tl.load(DO + (row0 + offs_m[:, None]) * DVD + offs_dv[None, :],
                  mask=mrow[:, None] & (offs_dv < DVD)[None, :], other=0.0)
     lse = tl.load(LSE + row0 + offs_m, mask=mrow, other=0.0)
-    delta = tl.load(DELTA + row0 + offs_m, mask=mrow, other=0.0)
+    o = tl.load(O + (row0 + offs_m[:, None]) * DVD + offs_dv[None, :],
+                mask=mrow[:, None] & (offs_dv < DVD)[None, :], other=0.0)
+    delta = tl.sum(do.to(ACC) * o.to(ACC), axis=1)
+    tl.store(DELTA + row0 + offs_m, delta, mask=mrow)
     dq = tl.zeros((BLOCK_M, BLOCK_D), dtype=ACC)
     if HAS_GEO:
         offs_d2 = tl.arange(0, BLOCK_D2)
@@ -173,35 +179,50 @@ def _s(t: torch.Tensor | None) -> tuple[int, int, int]:
     return (0, 0, 0) if t is None else (t.stride(0), t.stride(1), t.stride(2))
 
 
+def _plan(q: torch.Tensor, D: int, D2: int, DVD: int, blocks: tuple[Blocks, Blocks] | None) -> tuple:
+    """``(dK/dV tiles, dQ tiles, shared constexpr kwargs)`` for one signature."""
+    kv_blk, q_blk = blocks or bwd_blocks(q, D + D2, DVD)
+    common = dict(BLOCK_D=max(16, triton.next_power_of_2(D)), BLOCK_D2=max(16, triton.next_power_of_2(D2)) if D2 else 16,
+                  BLOCK_DV=max(16, triton.next_power_of_2(DVD)), PREC=kv_blk.precision,
+                  ACC=tl.float64 if q.dtype == torch.float64 else tl.float32)
+    return kv_blk, q_blk, common
+
+
+_plans = SignatureCache()
+
+
 def attention_backward(do, q, k, v, q2, k2, o, lse, causal: bool, qk_scale: float, scale: float,
                        window: int | None, blocks: tuple[Blocks, Blocks] | None = None):
-    """Gradients ``(dq, dk, dv, dq2, dk2)`` (the last two None without DBA parts)."""
+    """Gradients ``(dq, dk, dv, dq2, dk2)`` (the last two None without DBA parts).
+
+    The dQ kernel runs first and also computes ``delta = rowsum(dO * O)`` for its rows
+    (no separate pass, no eager ops); the dK/dV kernel, queued after it, reads delta.
+    """
     B, H, T, D = q.shape
     Hkv, S, DVD = k.shape[1], k.shape[2], v.shape[3]
-    D2 = q2.shape[3] if q2 is not None else 0
-    do = do.contiguous()
-    acc_t = torch.float64 if q.dtype == torch.float64 else torch.float32
-    delta = (do.to(acc_t) * o.to(acc_t)).sum(-1)  # (B, H, T)
-    dq = torch.empty((B, H, T, D), dtype=q.dtype, device=q.device)
-    dk = torch.empty((B, Hkv, S, D), dtype=k.dtype, device=q.device)
-    dv = torch.empty((B, Hkv, S, DVD), dtype=v.dtype, device=q.device)
-    dq2 = torch.empty((B, H, T, D2), dtype=q.dtype, device=q.device) if q2 is not None else None
-    dk2 = torch.empty((B, Hkv, S, D2), dtype=q.dtype, device=q.device) if q2 is not None else None
+    geo = q2 is not None
+    D2 = q2.shape[3] if geo else 0
+    dev = q.device
+    do = do if do.is_contiguous() else do.contiguous()
+    o = o if o.is_contiguous() else o.contiguous()
+    dq = torch.empty((B, H, T, D), dtype=q.dtype, device=dev)
+    dk = torch.empty((B, Hkv, S, D), dtype=k.dtype, device=dev)
+    dv = torch.empty((B, Hkv, S, DVD), dtype=v.dtype, device=dev)
+    dq2 = torch.empty((B, H, T, D2), dtype=q.dtype, device=dev) if geo else None
+    dk2 = torch.empty((B, Hkv, S, D2), dtype=q.dtype, device=dev) if geo else None
     if do.numel() == 0:
         return dq, dk.zero_(), dv.zero_(), dq2, dk2
-    kv_blk, q_blk = blocks or bwd_blocks(q, D + D2, DVD)
-    acc = tl.float64 if q.dtype == torch.float64 else tl.float32
-    common = dict(CAUSAL=causal, HAS_WINDOW=window is not None, HAS_GEO=q2 is not None,
-                  BLOCK_D=max(16, triton.next_power_of_2(D)), BLOCK_D2=max(16, triton.next_power_of_2(D2)) if D2 else 16,
-                  BLOCK_DV=max(16, triton.next_power_of_2(DVD)), PREC=kv_blk.precision, ACC=acc)
-    q2_, k2_ = (q2 if q2 is not None else q), (k2 if k2 is not None else k)
+    kv_blk, q_blk, common = _plans.get((D, D2, DVD, q.dtype, blocks), lambda: _plan(q, D, D2, DVD, blocks))
+    delta = torch.empty((B, H, T), dtype=lse.dtype, device=dev)
+    q2_, k2_ = (q2, k2) if geo else (q, k)
     strides = (*_s(q), *_s(k), *_s(v), *_s(q2), *_s(k2))
-    _attn_bwd_dkdv_kernel[(triton.cdiv(S, kv_blk.n), B * Hkv)](
-        q, k, v, q2_, k2_, do, lse, delta, dk, dv, dk2 if dk2 is not None else dk, *strides,
-        H, Hkv, H // Hkv, T, S, D, D2, DVD, qk_scale, scale, window or 0, BLOCK_M=kv_blk.m, BLOCK_N=kv_blk.n,
-        num_warps=kv_blk.warps, num_stages=kv_blk.stages, **common)
+    flags = dict(CAUSAL=causal, HAS_WINDOW=window is not None, HAS_GEO=geo)
     _attn_bwd_dq_kernel[(triton.cdiv(T, q_blk.m), B * H)](
-        q, k, v, q2_, k2_, do, lse, delta, dq, dq2 if dq2 is not None else dq, *strides,
+        q, k, v, q2_, k2_, do, lse, o, delta, dq, dq2 if geo else dq, *strides,
         H, H // Hkv, T, S, D, D2, DVD, qk_scale, scale, window or 0, BLOCK_M=q_blk.m, BLOCK_N=q_blk.n,
-        num_warps=q_blk.warps, num_stages=q_blk.stages, **common)
+        num_warps=q_blk.warps, num_stages=q_blk.stages, **flags, **common)
+    _attn_bwd_dkdv_kernel[(triton.cdiv(S, kv_blk.n), B * Hkv)](
+        q, k, v, q2_, k2_, do, lse, delta, dk, dv, dk2 if geo else dk, *strides,
+        H, Hkv, H // Hkv, T, S, D, D2, DVD, qk_scale, scale, window or 0, BLOCK_M=kv_blk.m, BLOCK_N=kv_blk.n,
+        num_warps=kv_blk.warps, num_stages=kv_blk.stages, **flags, **common)
     return dq, dk, dv, dq2, dk2

@@ -7,12 +7,13 @@ Triton interpreter tiles are tiny so the CPU tests stay fast.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 
 import torch
 
-from caramba.kernels.checks import check_dtype, check_last_dim_contiguous, check_same_device, check_shape, fail
+from caramba.kernels.checks import (
+    INTERPRET, SignatureCache, check_dtype, check_last_dim_contiguous, check_same_device, check_shape, fail,
+)
 
 ATTN_DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
 
@@ -27,7 +28,7 @@ class Blocks:
 
 
 def _interp() -> bool:
-    return os.environ.get("TRITON_INTERPRET", "0") == "1"
+    return INTERPRET
 
 
 def _prec(dtype: torch.dtype) -> str:
@@ -93,3 +94,18 @@ def check_attention(op: str, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, 
     if q2 is not None and k2 is not None:
         check_shape(op, "q_geo", q2, (B, H, T, None), "(B, H, T, Dg)")
         check_shape(op, "k_geo", k2, (B, Hkv, S, q2.shape[3]), "(B, Hkv, S, Dg)")
+
+
+_checked = SignatureCache()
+
+
+def _sig(t: torch.Tensor | None) -> tuple | None:
+    return None if t is None else (t.shape, t.dtype, t.device, t.stride(-1) if t.dim() else 1)
+
+
+def check_attention_cached(op: str, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, q2: torch.Tensor | None,
+                           k2: torch.Tensor | None, window: int | None) -> None:
+    """:func:`check_attention` once per signature (everything it reads: shapes, dtypes, devices,
+    last-dim strides, window)."""
+    _checked.get((op, _sig(q), _sig(k), _sig(v), _sig(q2), _sig(k2), window),
+                 lambda: check_attention(op, q, k, v, q2, k2, window))

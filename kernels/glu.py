@@ -18,7 +18,7 @@ import torch
 import triton
 import triton.language as tl
 
-from caramba.kernels.checks import check_dtype, check_same_device, fail
+from caramba.kernels.checks import SignatureCache, check_dtype, check_same_device, fail
 from caramba.kernels.launch import compute_dtype
 
 _BLOCK = 2048  # elements per program: 4 KiB of bf16 per operand, enough in flight per SM
@@ -83,32 +83,39 @@ def check_inputs(op: str, gate: torch.Tensor, up: torch.Tensor) -> None:
                    "split one projection into two equal halves of the same dtype")
 
 
+_checked = SignatureCache()
+
+
 def glu_forward(gate: torch.Tensor, up: torch.Tensor, gelu: bool) -> torch.Tensor:
-    check_inputs("geglu" if gelu else "swiglu", gate, up)
+    _checked.get((gate.shape, gate.dtype, gate.device, up.shape, up.dtype, up.device),
+                 lambda: check_inputs("geglu" if gelu else "swiglu", gate, up))
     g, u = gate.contiguous(), up.contiguous()
-    y = torch.empty_like(g)
+    y = torch.empty(g.shape, dtype=g.dtype, device=g.device)
     n = g.numel()
     if n:
-        _glu_fwd_kernel[(triton.cdiv(n, _BLOCK),)](g, u, y, n, GELU=gelu, BLOCK=_BLOCK,
-                                                   COMPUTE=compute_dtype(g.dtype), num_warps=8)
+        _glu_fwd_kernel[((n + _BLOCK - 1) // _BLOCK,)](g, u, y, n, GELU=gelu, BLOCK=_BLOCK,
+                                                      COMPUTE=compute_dtype(g.dtype), num_warps=8)
     return y
 
 
 def glu_backward(dy: torch.Tensor, g: torch.Tensor, u: torch.Tensor, gelu: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    """Gradients for contiguous ``g`` and ``u`` (the forward's saved inputs)."""
     dy = dy.contiguous()
-    dg, du = torch.empty_like(g), torch.empty_like(u)
+    dg = torch.empty(g.shape, dtype=g.dtype, device=g.device)
+    du = torch.empty(u.shape, dtype=u.dtype, device=u.device)
     n = g.numel()
     if n:
-        _glu_bwd_kernel[(triton.cdiv(n, _BLOCK),)](dy, g, u, dg, du, n, GELU=gelu, BLOCK=_BLOCK,
-                                                   COMPUTE=compute_dtype(g.dtype), num_warps=8)
+        _glu_bwd_kernel[((n + _BLOCK - 1) // _BLOCK,)](dy, g, u, dg, du, n, GELU=gelu, BLOCK=_BLOCK,
+                                                      COMPUTE=compute_dtype(g.dtype), num_warps=8)
     return dg, du
 
 
 class GLUFunction(torch.autograd.Function):
     @staticmethod
     def forward(ctx, gate, up, gelu: bool):  # type: ignore[override]
-        y = glu_forward(gate, up, gelu)
-        ctx.save_for_backward(gate.contiguous(), up.contiguous())
+        g, u = gate.contiguous(), up.contiguous()  # one copy of a strided half, shared with the backward
+        ctx.save_for_backward(g, u)
+        y = glu_forward(g, u, gelu)
         ctx.gelu = gelu
         return y
 

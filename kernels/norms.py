@@ -9,6 +9,10 @@ registers by a persistent grid (two programs per SM, each owning a contiguous sl
 that it walks in (ROWS, C) tiles) into a ``(programs, C)`` fp32 partial that one small
 ``sum(0)`` finishes.
 
+Host side: the checks and launch parameters of a call are computed once per argument
+signature (shapes, dtypes, devices) and remembered, so a training step pays a dict lookup,
+the output allocations and the launch.
+
 Everything is computed in fp32 (fp64 when the input is fp64, which is what
 ``torch.autograd.gradcheck`` uses under the interpreter).
 
@@ -21,7 +25,7 @@ import torch
 import triton
 import triton.language as tl
 
-from caramba.kernels.checks import check_dtype, check_same_device, check_shape, fail
+from caramba.kernels.checks import SignatureCache, check_dtype, check_same_device, check_shape, fail
 from caramba.kernels.launch import compute_dtype, num_programs
 
 
@@ -131,49 +135,75 @@ def check_inputs(op: str, x: torch.Tensor, w: torch.Tensor | None, b: torch.Tens
             check_shape(op, name, p, (C,), "(C,)")
 
 
+def _sig(t: torch.Tensor | None) -> tuple | None:
+    return None if t is None else (t.shape, t.dtype, t.device)
+
+
+_fwd_plans = SignatureCache()
+_bwd_plans = SignatureCache()
+
+
+def _fwd_plan(x: torch.Tensor, w: torch.Tensor | None, b: torch.Tensor | None, is_rms: bool) -> tuple:
+    """Checks, then ``(C, out dtype, stat dtype, BLOCK, warps, COMPUTE)`` for these signatures."""
+    check_inputs("rms_norm" if is_rms else "layer_norm", x, w, b)
+    C = x.shape[-1]
+    out_dtype = x.dtype if w is None else torch.promote_types(x.dtype, w.dtype)
+    cdt = compute_dtype(x.dtype)
+    return (C, out_dtype, torch.float64 if cdt == tl.float64 else torch.float32, *_block(C), cdt)
+
+
 def norm_forward(x: torch.Tensor, w: torch.Tensor | None, b: torch.Tensor | None, eps: float, is_rms: bool):
     """Launch the forward kernel. Returns ``(y, x2d, mean, rstd)``; y has x's shape."""
-    op = "rms_norm" if is_rms else "layer_norm"
-    check_inputs(op, x, w, b)
-    shape, C = x.shape, x.shape[-1]
-    x2 = x.reshape(-1, C)
+    C, out_dtype, stat, block, warps, cdt = _fwd_plans.get(
+        (x.shape, x.dtype, x.device, _sig(w), _sig(b), is_rms), lambda: _fwd_plan(x, w, b, is_rms))
+    x2 = x if x.dim() == 2 else x.reshape(-1, C)
     if x2.stride(-1) != 1:
         x2 = x2.contiguous()
     N = x2.shape[0]
-    out_dtype = x.dtype if w is None else torch.promote_types(x.dtype, w.dtype)
-    y = torch.empty((N, C), dtype=out_dtype, device=x.device)
-    cdt = compute_dtype(x.dtype)
-    stat = torch.float64 if cdt == tl.float64 else torch.float32
+    y = torch.empty(x.shape, dtype=out_dtype, device=x.device)
     rstd = torch.empty(N, dtype=stat, device=x.device)
     mean = rstd if is_rms else torch.empty(N, dtype=stat, device=x.device)
-    block, warps = _block(C)
     if N > 0:
         _norm_fwd_kernel[(N,)](x2, y, w if w is not None else x2, b if b is not None else x2, mean, rstd,
                                x2.stride(0), C, eps, IS_RMS=is_rms, HAS_W=w is not None,
                                HAS_B=b is not None, BLOCK=block, COMPUTE=cdt, num_warps=warps)
-    return y.reshape(shape), x2, mean, rstd
+    return y, x2, mean, rstd
+
+
+def _bwd_plan(N: int, C: int, dtype: torch.dtype, device: torch.device) -> tuple:
+    """``(programs, rows per program, stat dtype, BLOCK, ROWS, warps, COMPUTE)``."""
+    cdt = compute_dtype(dtype)
+    progs = max(1, min(2 * num_programs(device), N))
+    block, warps = _block(C)
+    return (progs, triton.cdiv(N, progs) if N else 1, torch.float64 if cdt == tl.float64 else torch.float32,
+            block, max(1, min(16, 8192 // block)), 8 if block >= 1024 else warps, cdt)
 
 
 def norm_backward(dy: torch.Tensor, x2: torch.Tensor, w: torch.Tensor | None, has_b: bool,
                   mean: torch.Tensor, rstd: torch.Tensor, is_rms: bool):
-    """Launch the backward kernel. Returns ``(dx (N, C), dw (C,) | None, db (C,) | None)``."""
+    """Launch the backward kernel. Returns ``(dx (N, C), dw (C,) | None, db (C,) | None)``.
+
+    Every program of the persistent grid writes its whole row of the (programs, C) weight /
+    bias partials (zeros when it owns no rows), so they need no zero-fill.
+    """
     N, C = x2.shape
-    dy2 = dy.reshape(N, C).contiguous()
+    progs, rows_per_prog, stat, block, rows, warps, cdt = _bwd_plans.get(
+        (N, C, x2.dtype, x2.device), lambda: _bwd_plan(N, C, x2.dtype, x2.device))
+    dy2 = dy.reshape(N, C)
+    if not dy2.is_contiguous():
+        dy2 = dy2.contiguous()
     dx = torch.empty((N, C), dtype=x2.dtype, device=x2.device)
-    cdt = compute_dtype(x2.dtype)
-    stat = torch.float64 if cdt == tl.float64 else torch.float32
-    progs = max(1, min(2 * num_programs(x2.device), N))
-    rows_per_prog = triton.cdiv(N, progs) if N else 1
-    dwp = torch.zeros((progs, C), dtype=stat, device=x2.device)
-    dbp = torch.zeros((progs, C), dtype=stat, device=x2.device) if has_b else dwp
-    block, warps = _block(C)
+    has_w = w is not None
+    dwp = torch.empty((progs, C), dtype=stat, device=x2.device) if has_w else dx
+    dbp = torch.empty((progs, C), dtype=stat, device=x2.device) if has_b else dx
     if N > 0:
-        _norm_bwd_kernel[(progs,)](dy2, x2, w if w is not None else x2, mean, rstd, dx, dwp, dbp,
-                                   x2.stride(0), N, C, rows_per_prog, IS_RMS=is_rms, HAS_W=w is not None,
-                                   HAS_B=has_b, BLOCK=block, ROWS=max(1, min(16, 8192 // block)), COMPUTE=cdt,
-                                   num_warps=8 if block >= 1024 else warps)
-    dw = dwp.sum(0).to(w.dtype) if w is not None else None
-    db = dbp.sum(0).to(w.dtype if w is not None else x2.dtype) if has_b else None
+        _norm_bwd_kernel[(progs,)](dy2, x2, w if has_w else x2, mean, rstd, dx, dwp, dbp,
+                                   x2.stride(0), N, C, rows_per_prog, IS_RMS=is_rms, HAS_W=has_w,
+                                   HAS_B=has_b, BLOCK=block, ROWS=rows, COMPUTE=cdt, num_warps=warps)
+    elif has_w or has_b:  # no rows: the gradients are zero
+        dwp.zero_(), dbp.zero_()
+    dw = dwp.sum(0).to(w.dtype) if has_w else None
+    db = dbp.sum(0).to(w.dtype if has_w else x2.dtype) if has_b else None
     return dx, dw, db
 
 

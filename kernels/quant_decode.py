@@ -19,7 +19,7 @@ import torch
 import triton
 import triton.language as tl
 
-from caramba.kernels.checks import check_same_device, check_shape, fail
+from caramba.kernels.checks import INTERPRET, check_same_device, check_shape, fail
 from caramba.kernels.flash import LOG2E, merge_splits
 from caramba.kernels.launch import num_programs
 
@@ -137,6 +137,4 @@ def decode_attention_quantized(q: torch.Tensor, k_data: torch.Tensor, k_scales: 
 
 
 def _interp() -> bool:
-    import os
-
-    return os.environ.get("TRITON_INTERPRET", "0") == "1"
+    return INTERPRET

@@ -19,7 +19,7 @@ import torch
 import triton
 import triton.language as tl
 
-from caramba.kernels.checks import check_dtype, check_last_dim_contiguous, check_same_device, check_shape, fail
+from caramba.kernels.checks import SignatureCache, check_dtype, check_last_dim_contiguous, check_same_device, check_shape, fail
 from caramba.kernels.launch import compute_dtype
 
 
@@ -55,19 +55,28 @@ def _rope_kernel(
         tl.store(yout + 2 * R2 + p[None, :], tail.to(Y.dtype.element_ty), mask=pm)
 
 
+_plans = SignatureCache()
+
+
+def _plan(B: int, H: int, T: int, D: int, R2: int, dtype: torch.dtype) -> tuple:
+    """``(grid, BLOCK_T, BLOCK_R, BLOCK_P, COMPUTE)`` for one shape."""
+    block_r = triton.next_power_of_2(R2)
+    block_p = triton.next_power_of_2(D - 2 * R2) if D > 2 * R2 else 0
+    block_t = max(1, min(triton.next_power_of_2(T), 4096 // max(block_r, 16)))
+    return (triton.cdiv(T, block_t), B * H), block_t, block_r, block_p, compute_dtype(dtype)
+
+
 def rope_launch(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, sign: float) -> torch.Tensor:
+    """Rotate ``x`` (checked by the caller) by +angle (``sign`` 1) or -angle (-1); contiguous result."""
     B, H, T, D = x.shape
     R2 = cos.shape[-1]
     y = torch.empty((B, H, T, D), dtype=x.dtype, device=x.device)
     if y.numel() == 0:
         return y
-    block_r = triton.next_power_of_2(R2)
-    block_p = triton.next_power_of_2(D - 2 * R2) if D > 2 * R2 else 0
-    block_t = max(1, min(triton.next_power_of_2(T), 4096 // max(block_r, 16)))
-    grid = (triton.cdiv(T, block_t), B * H)
-    _rope_kernel[grid](x, y, cos, sin, x.stride(0), x.stride(1), x.stride(2), H, T, D, R2, SIGN=sign,
-                       BLOCK_T=block_t, BLOCK_R=block_r, BLOCK_P=block_p, COMPUTE=compute_dtype(x.dtype),
-                       num_warps=4)
+    grid, block_t, block_r, block_p, cdt = _plans.get((B, H, T, D, R2, x.dtype), lambda: _plan(B, H, T, D, R2, x.dtype))
+    sb, sh, st, _ = x.stride()
+    _rope_kernel[grid](x, y, cos, sin, sb, sh, st, H, T, D, R2, SIGN=sign,
+                       BLOCK_T=block_t, BLOCK_R=block_r, BLOCK_P=block_p, COMPUTE=cdt, num_warps=4)
     return y
 
 
@@ -83,15 +92,24 @@ def check_inputs(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> None:
         raise fail(op, f"rotary dim R = 2 * {cos.shape[1]} exceeds head dim D = {D}",
                    "build cos/sin with R/2 <= D/2 columns")
     check_last_dim_contiguous(op, "x", x)
-    if cos.requires_grad or sin.requires_grad:
-        raise fail(op, "cos/sin require grad; the kernel gives the tables no gradient",
-                   "build the tables under torch.no_grad() (they are fixed buffers)")
+
+
+_checked = SignatureCache()
+
+
+def check_cached(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> None:
+    """:func:`check_inputs` once per signature (shapes, dtypes, devices, x's last-dim stride)."""
+    _checked.get((x.shape, x.dtype, x.device, x.stride(-1) if x.dim() else 1, cos.shape, sin.shape, cos.device,
+                  sin.device), lambda: check_inputs(x, cos, sin))
 
 
 class RoPEFunction(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, cos, sin):  # type: ignore[override]
-        check_inputs(x, cos, sin)
+        check_cached(x, cos, sin)
+        if cos.requires_grad or sin.requires_grad:
+            raise fail("apply_rope", "cos/sin require grad; the kernel gives the tables no gradient",
+                       "build the tables under torch.no_grad() (they are fixed buffers)")
         cos, sin = cos.contiguous(), sin.contiguous()
         ctx.save_for_backward(cos, sin)
         return rope_launch(x, cos, sin, 1.0)
