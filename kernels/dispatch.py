@@ -62,7 +62,7 @@ OPS: dict[str, OpEntry] = {e.op: e for e in (
             "Triton online-softmax, grad in fwd"),
     OpEntry("linear_cross_entropy", "LinearCE", "caramba.kernels.library_loss:linear_cross_entropy",
             "chunked matmul + Triton CE"),
-    OpEntry("selective_scan", "SelectiveScan", "caramba.kernels.scan:selective_scan",
+    OpEntry("selective_scan", "SelectiveScan", "caramba.kernels.library_scan:selective_scan",
             "Triton chunked scan fwd+bwd, softplus/D/silu(z) fused"),
     OpEntry("adamw", "AdamW", "caramba.kernels.adamw:FusedAdamW", "Triton multi-tensor fused step"),
 )}

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from caramba.kernels import dispatch, library, library_attn, library_loss
+from caramba.kernels import dispatch, library, library_attn, library_loss, library_scan
 from caramba.kernels.checks import KernelInputError
 from caramba.tests.kernels_support import DEVICE
 
@@ -45,7 +45,16 @@ def _opcheck_cases() -> list[tuple[str, Callable[[], tuple]]]:
                                True, 0.2, 4)),
         ("ce_fwd", lambda: (_t(6, 50), tg(), -100)),
         ("linear_ce_fwd", lambda: (_t(6, 8), _t(50, 8), tg(), -100, 0)),
+        ("scan_fwd", lambda: (*_scan_args(), True)),
     ]
+
+
+def _scan_args() -> tuple[torch.Tensor, ...]:
+    """u, delta, A, B, C, D, z, delta_bias, state for a (2, 20, 6) sequence with N = 4."""
+    Bt, L, Dm, N = 2, 20, 6, 4
+    A = (-torch.rand(Dm, N, device=DEVICE)).requires_grad_()
+    return (_t(Bt, L, Dm), _t(Bt, L, Dm), A, _t(Bt, L, N), _t(Bt, L, N), _t(Dm), _t(Bt, L, Dm), _t(Dm),
+            _t(Bt, Dm, N))
 
 
 @pytest.mark.parametrize("name,make", _opcheck_cases(), ids=[f"{n}{i}" for i, (n, _) in enumerate(_opcheck_cases())])
@@ -135,6 +144,19 @@ def test_bad_input_under_compile_is_the_kernel_error() -> None:
     assert any(isinstance(e, KernelInputError) and "not a multiple of k's 2" in str(e) for e in chain), chain
 
 
+def test_compiled_selective_scan_matches_eager() -> None:
+    torch.manual_seed(5)
+    u, delta, A, B, C, D, z, bias, state = _scan_args()
+
+    def fn(u, delta, A, B, C, D, z, bias, state):
+        y, h = library_scan.selective_scan(u, delta, A, B, C, D, z=z, delta_bias=bias, delta_softplus=True,
+                                           state=state, return_state=True)
+        plain = library_scan.selective_scan(u, delta, A, B, C)
+        return y.square().sum() + h.sum() + plain.sum()
+
+    _compare(fn, (u, delta, A, B, C, D, z, bias, state), {"scan_fwd"})
+
+
 def _train(folder: Path, compile_model: bool) -> list[float]:
     from caramba.engine.manifest import load_manifest
     from caramba.engine.runner import run_target
@@ -157,7 +179,7 @@ def test_engine_compile_model_with_every_op_on_its_triton_kernel(tmp_path: Path,
     dispatch.resolve_all()
     real = dispatch.uses_triton
     monkeypatch.setattr(dispatch, "uses_triton",
-                        lambda op, dev, *a: op not in ("adamw", "selective_scan") or real(op, dev, *a))
+                        lambda op, dev, *a: op != "adamw" or real(op, dev, *a))
     eager = _train(tmp_path / "eager", compile_model=False)
     torch._dynamo.reset()
     counters.clear()

@@ -103,7 +103,7 @@ def test_scan_rejects_bad_inputs_with_named_arguments() -> None:
 
 
 def test_dispatch_routes_the_scan() -> None:
-    assert dispatch.OPS["selective_scan"].triton == "caramba.kernels.scan:selective_scan"
+    assert dispatch.OPS["selective_scan"].triton == "caramba.kernels.library_scan:selective_scan"
     assert not dispatch.uses_triton("selective_scan", "cpu")
     table = {label: (path, why) for label, path, why in dispatch.table()}
     path, why = table["SelectiveScan"]
