@@ -20,6 +20,9 @@ How it runs (all paths give the same numbers):
   CUDA, the exact loop-with-hand-written-backward PyTorch scan on CPU;
 * ``scan: sequential``: the definition (:func:`caramba.kernels.scan_ref.selective_scan_sequential`),
   an autograd-recorded loop, for debugging;
+* ``scan: parallel``: the chunked associative (Hillis–Steele) scan
+  (:func:`caramba.kernels.scan_parallel.selective_scan_parallel`), log-depth inside each
+  chunk of ``scan_chunk`` tokens, state carried across chunks;
 * prefill + decode: pass an :class:`SSMState` as ``cache``; the layer reads and updates
   the convolution tail and the recurrent state, so feeding tokens one at a time (or in
   pieces) reproduces the full-sequence output.
@@ -37,6 +40,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, ClassVar, Literal
 
 import torch
@@ -47,6 +51,7 @@ from torch import nn
 from caramba.engine.layers.base import FieldError, Layer, LayerConfig
 from caramba.engine.layers.registry import LAYERS
 from caramba.kernels import ops
+from caramba.kernels.scan_parallel import selective_scan_parallel
 from caramba.kernels.scan_ref import selective_scan_sequential
 
 
@@ -67,9 +72,11 @@ class SSMConfig(LayerConfig):
     dt_init_floor: float = Field(1e-4, gt=0, description="lower clamp of the initial step size")
     conv_bias: bool = Field(True, description="bias in the depthwise conv")
     bias: bool = Field(False, description="bias in in_proj / out_proj (Mamba uses none)")
-    scan: Literal["auto", "sequential"] = Field(
+    scan: Literal["auto", "sequential", "parallel"] = Field(
         "auto", description="auto: the dispatched kernel (Triton on CUDA, fused PyTorch on CPU); "
-                            "sequential: the autograd reference loop (slow, for debugging)")
+                            "sequential: the autograd reference loop (slow, for debugging); "
+                            "parallel: chunked associative scan (log depth per chunk)")
+    scan_chunk: int = Field(64, gt=0, description="tokens per chunk of scan: parallel")
 
     @field_validator("dt_rank")
     @classmethod
@@ -165,7 +172,8 @@ class SSMLayer(Layer):
         dt = F.linear(dt, self.dt_proj.weight)                 # (B, T, Di); bias + softplus in the scan
         A = -torch.exp(self.A_log.float())                     # (Di, N)
         state = cache.ssm if cache is not None else None
-        scan = selective_scan_sequential if c.scan == "sequential" else ops.selective_scan
+        scan = {"sequential": selective_scan_sequential, "auto": ops.selective_scan,
+                "parallel": partial(selective_scan_parallel, chunk=c.scan_chunk)}[c.scan]
         y, h = scan(u, dt, A, Bm, Cm, self.D, z=z, delta_bias=self.dt_proj.bias, delta_softplus=True,
                     state=state, return_state=True)            # y = scan(...) * silu(z): (B, T, Di)
         if cache is not None:
