@@ -65,8 +65,10 @@ def test_sigkill_then_resume_matches_uninterrupted_run(tmp_path, reference, work
 
     old = os.environ.get("CARAMBA_WORKSPACE")
     os.environ["CARAMBA_WORKSPACE"] = str(kill_ws)
+    before = child_pids(os.getpid())
     try:
         assert main(["run", str(manifest), "--resume"]) == 0  # newest run of the target = victim
+        assert not child_pids(os.getpid()) - before  # a run that ends normally joins its workers
     finally:
         os.environ.pop("CARAMBA_WORKSPACE") if old is None else os.environ.__setitem__("CARAMBA_WORKSPACE", old)
     resumed = train_losses(run_dir)
