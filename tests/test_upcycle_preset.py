@@ -68,6 +68,10 @@ def test_preset_end_to_end(tmp_path: Path) -> None:
     verdict = json.loads((soft.run_dir / "results.json").read_text())["verdicts"]["blockwise"]
     assert verdict["passed"] is False and "attention_mean_l1" in verdict["failures"][0]
 
+    # trainer.upcycle reads batches in-process: data-loading workers are refused, not ignored
+    with pytest.raises(CarambaError, match=r"trainer.upcycle reads its batches in the training process.*num_workers=2"):
+        _run(ws, "upcycle", ["targets[upcycle].runs[0].train.num_workers=2"])
+
 
 def test_apples_to_apples_refuses_compile(tmp_path: Path) -> None:
     m = load_manifest(PRESET, overrides=SMOKE + ["targets[teacher].runs[0].train.compile_model=true"])

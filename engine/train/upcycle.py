@@ -110,6 +110,11 @@ class UpcycleTrainer(Component):
         if phase not in ("blockwise", "global"):
             raise CarambaError(f"runs[{job.run_id}]: trainer.upcycle runs phase blockwise or global, got '{phase}'",
                                fix="set train.phase: blockwise (then a global run), or use trainer.standard")
+        if job.opts.num_workers:
+            raise CarambaError(f"runs[{job.run_id}]: trainer.upcycle reads its batches in the training process; "
+                               f"train.num_workers={job.opts.num_workers} is not supported there",
+                               fix="remove train.num_workers from this run (or set it to 0); "
+                                   "trainer.standard supports data-loading workers")
         job.system.to(job.device)
         teacher = self._ensure_teacher(job)
         if phase == "global":
