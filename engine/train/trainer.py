@@ -197,7 +197,9 @@ class StandardTrainer(Component):
                 step_metrics = par.mean(step_metrics)  # every rank logs on the same steps
                 if not all(math.isfinite(x) for x in step_metrics.values()):
                     raise CarambaError(f"run '{job.run_id}': loss became {step_metrics.get('loss')} at step {step}",
-                                       fix="lower lr, enable grad_clip_norm, or check the data")
+                                       fix="lower lr, enable grad_clip_norm, or check the data (on CUDA the "
+                                           "cross-entropy kernel makes the loss NaN for targets outside the "
+                                           "model's vocabulary: compare the tokenizer's vocab_size with the model's)")
                 now = time.perf_counter()
                 tps = par.sum([float(tok_log)])[0] / max(now - t_log, 1e-9)
                 t_log, tok_log = now, 0
