@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import torch
 
-from caramba.kernels.scan_ref import _compute_dtype, _finish, _prep_delta
+from caramba.kernels.scan_ref import _finish, prepare
 
 
 def _associative_scan(a: torch.Tensor, b: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -58,11 +58,9 @@ def selective_scan_parallel(
     B, C (Bt, L, N); state (Bt, Dm, N)."""
     if chunk < 1:
         raise ValueError(f"selective_scan_parallel: chunk must be >= 1, got {chunk}")
-    cdt = _compute_dtype(u)
+    cdt, dt, h = prepare(u, delta, A, delta_bias, delta_softplus, state)
     Bt, L, Dm = u.shape
-    dt = _prep_delta(delta, delta_bias, delta_softplus, cdt)
     uf, Af, Bf, Cf = u.to(cdt), A.to(cdt), B.to(cdt), C.to(cdt)
-    h = state.to(cdt) if state is not None else u.new_zeros(Bt, Dm, A.shape[1], dtype=cdt)
     ys = []
     for start in range(0, L, chunk):
         sl = slice(start, min(L, start + chunk))

@@ -52,17 +52,25 @@ def _compute_dtype(u: torch.Tensor) -> torch.dtype:
     return torch.float64 if u.dtype == torch.float64 else torch.float32
 
 
+def prepare(u: torch.Tensor, delta: torch.Tensor, A: torch.Tensor, delta_bias: torch.Tensor | None,
+            delta_softplus: bool, state: torch.Tensor | None) -> tuple[torch.dtype, torch.Tensor, torch.Tensor]:
+    """What every PyTorch form starts with: ``(compute dtype, delta after bias/softplus, h0)``."""
+    cdt = _compute_dtype(u)
+    dt = _prep_delta(delta, delta_bias, delta_softplus, cdt)
+    Bt, _, Dm = u.shape
+    h0 = state.to(cdt) if state is not None else u.new_zeros(Bt, Dm, A.shape[1], dtype=cdt)
+    return cdt, dt, h0
+
+
 def selective_scan_sequential(
     u: torch.Tensor, delta: torch.Tensor, A: torch.Tensor, B: torch.Tensor, C: torch.Tensor,
     D: torch.Tensor | None = None, *, z: torch.Tensor | None = None, delta_bias: torch.Tensor | None = None,
     delta_softplus: bool = False, state: torch.Tensor | None = None, return_state: bool = False,
 ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
     """The definition: one autograd-recorded step per token. Same contract as :func:`selective_scan`."""
-    cdt = _compute_dtype(u)
+    cdt, dt, h = prepare(u, delta, A, delta_bias, delta_softplus, state)
     Bt, L, Dm = u.shape
-    dt = _prep_delta(delta, delta_bias, delta_softplus, cdt)
     uf, Af, Bf, Cf = u.to(cdt), A.to(cdt), B.to(cdt), C.to(cdt)
-    h = state.to(cdt) if state is not None else u.new_zeros(Bt, Dm, A.shape[1], dtype=cdt)
     ys = []
     for t in range(L):
         dA = torch.exp(dt[:, t, :, None] * Af)                           # (Bt, Dm, N)
@@ -125,10 +133,7 @@ def selective_scan(
     delta_softplus: bool = False, state: torch.Tensor | None = None, return_state: bool = False,
 ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
     """Fast exact PyTorch selective scan (same contract as :func:`caramba.kernels.ops.selective_scan`)."""
-    cdt = _compute_dtype(u)
-    Bt, L, Dm = u.shape
-    dt = _prep_delta(delta, delta_bias, delta_softplus, cdt)
-    h0 = state.to(cdt) if state is not None else u.new_zeros(Bt, Dm, A.shape[1], dtype=cdt)
+    cdt, dt, h0 = prepare(u, delta, A, delta_bias, delta_softplus, state)
     tm = [t.to(cdt).transpose(0, 1).contiguous() for t in (u, dt, B, C)]  # time-major (L, Bt, ...)
     y, h = _ScanCore.apply(tm[0], tm[1], A.to(cdt).contiguous(), tm[2], tm[3], h0.contiguous())
     out = _finish(y.transpose(0, 1), u, D, z)
