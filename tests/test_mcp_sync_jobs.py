@@ -166,3 +166,48 @@ def test_sync_cancel_interrupt_and_restart_over_http(falkordb_workspace):
         anyio.run(first_server, url)
     with http_server(ws.root) as (url, _proc, _err):
         anyio.run(second_server, url)
+
+
+def test_cancelling_a_waiting_sync_request_cancels_the_sync(falkordb_workspace):
+    """``codegraph_sync(wait: true)`` cancelled by the client (the SDK sends
+    notifications/cancelled) stops the sync job itself; the previous graph stays."""
+    ws, _ep = falkordb_workspace
+    big = ws.root / "big"
+    big.mkdir()
+    (big / "first.py").write_text("def original():\n    return 1\n")
+
+    async def main() -> None:
+        async with stdio_client(ws.root) as client:
+            first = structured(await client.call_tool("codegraph_sync", {"path": "big", "wait": True}))
+            assert first["state"] == "completed"
+            _big_tree(big, 600)
+            parsing = anyio.Event()
+
+            async def on_progress(p: float, total: float | None, msg: str | None) -> None:
+                if total == 600 and p > 0:
+                    parsing.set()
+
+            async def waiter() -> None:
+                await client.call_tool("codegraph_sync", {"path": "big", "wait": True, "timeout_s": 300},
+                                       progress_callback=on_progress)
+
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(waiter)
+                with anyio.fail_after(180):
+                    await parsing.wait()
+                tg.cancel_scope.cancel()
+
+            deadline = time.monotonic() + 120
+            while True:
+                jobs = structured(await client.call_tool("list_syncs", {}))["jobs"]
+                newest = jobs[0]
+                if newest["state"] not in ("starting", "running"):
+                    break
+                assert time.monotonic() < deadline, newest
+                await anyio.sleep(0.2)
+            assert newest["job_id"] != first["job_id"] and newest["state"] == "cancelled", newest
+            q = structured(await client.call_tool("codegraph_query", {
+                "cypher": "MATCH (f:File) RETURN count(f)", "graph": "big"}))
+            assert q["rows"][0][0] == 1  # still the first sync's graph
+
+    anyio.run(main)
