@@ -7,6 +7,7 @@ trained by ``caramba run`` with the kernels on (the platform's dispatch table) a
     python bench/engine_e2e.py                       # CUDA; both paths, prints tokens/s, MFU, ratio
     python bench/engine_e2e.py --steps 120 --warmup 40 --batch 8 --block 1024
     python bench/engine_e2e.py --compile             # train.compile_model: true on both paths
+    python bench/engine_e2e.py --profile             # + GPU busy share per step (host-bound or not)
 
 The preset is changed only through ``--set`` (what a user would type): 12 layers,
 d_model 768, 12 heads, SwiGLU 2048, block 1024, a BPE tokenizer trained locally on the
@@ -52,6 +53,34 @@ def n_params(a: argparse.Namespace) -> int:
     return a.vocab * d + a.layers * block + d + d * a.vocab
 
 
+class GpuBusy:
+    """``--profile``: torch.profiler over progress steps [w, 2w); reports the share of that
+    window's wall time the GPU spent running kernels (far below 100% = host-bound step)."""
+
+    def __init__(self, w: int) -> None:
+        from torch.profiler import ProfilerActivity, profile
+
+        self.w, self.prof, self.t0, self.result = w, profile(activities=[ProfilerActivity.CUDA]), 0.0, {}
+
+    def __call__(self, e: dict) -> None:
+        import time
+
+        import torch
+
+        if e["event"] != "progress" or e["step"] not in (self.w, 2 * self.w):
+            return
+        torch.cuda.synchronize()
+        if e["step"] == self.w:
+            self.t0 = time.perf_counter()
+            self.prof.start()
+            return
+        self.prof.stop()
+        wall = time.perf_counter() - self.t0
+        gpu = sum(k.self_device_time_total for k in self.prof.key_averages()) / 1e6
+        self.result = {"window_steps": self.w, "wall_ms_per_step": 1e3 * wall / self.w,
+                       "gpu_ms_per_step": 1e3 * gpu / self.w, "gpu_busy": gpu / wall}
+
+
 def child(a: argparse.Namespace) -> None:
     """One path in this process: run the preset, print tokens/s as one JSON line."""
     from caramba.engine.manifest import load_manifest
@@ -60,12 +89,21 @@ def child(a: argparse.Namespace) -> None:
     from caramba.workspace import Workspace
 
     events: list[dict] = []
+    busy = GpuBusy(a.warmup) if a.profile else None
+    start = 2 * a.warmup if a.profile else a.warmup  # never time the profiled window
+
+    def on_event(e: dict) -> None:
+        events.append(e)
+        if busy:
+            busy(e)
+
     with tempfile.TemporaryDirectory() as ws:
         manifest = load_manifest(ROOT / "manifests" / "standard_transformer.yml", overrides=sets(a))
-        run_target(manifest, workspace=Workspace(ws), console=False, on_event=events.append, argv=[])
+        run_target(manifest, workspace=Workspace(ws), console=False, on_event=on_event, argv=[])
     prog = {e["step"]: e for e in events if e["event"] == "progress"}
-    tps = (a.steps - a.warmup) * a.batch * a.block / (prog[a.steps]["ts"] - prog[a.warmup]["ts"])
-    print(json.dumps({"tokens_per_s": tps, "final_loss": prog[a.steps]["loss"], "table": render_table().splitlines()}))
+    tps = (a.steps - start) * a.batch * a.block / (prog[a.steps]["ts"] - prog[start]["ts"])
+    print(json.dumps({"tokens_per_s": tps, "final_loss": prog[a.steps]["loss"], "table": render_table().splitlines(),
+                      "profile": busy.result if busy else None}))
 
 
 def main() -> None:
@@ -80,10 +118,14 @@ def main() -> None:
     p.add_argument("--d-ff", type=int, default=2048)
     p.add_argument("--vocab", type=int, default=32768)
     p.add_argument("--compile", action="store_true", help="train.compile_model: true on both paths")
+    p.add_argument("--profile", action="store_true",
+                   help="also report GPU busy time per step (profiled steps warmup..2*warmup, timed after them)")
     p.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     a = p.parse_args()
     if a.steps % a.warmup:
         p.error("--steps must be a multiple of --warmup (progress is logged every --warmup steps)")
+    if a.profile and a.steps < 3 * a.warmup:
+        p.error("--profile needs --steps >= 3 * --warmup (one window profiled, a later one timed)")
     if a.child:
         child(a)
         return
@@ -101,6 +143,10 @@ def main() -> None:
     for label, r in results.items():
         mfu = r["tokens_per_s"] * flops_per_token / PEAK_BF16
         print(f"{label:>13}: {r['tokens_per_s']:>10,.0f} tokens/s  MFU {100 * mfu:5.1f}%  loss {r['final_loss']:.3f}")
+        if r["profile"]:
+            q = r["profile"]
+            print(f"{'':>15}profiled: {q['wall_ms_per_step']:.1f} ms/step wall, {q['gpu_ms_per_step']:.1f} ms GPU "
+                  f"({100 * q['gpu_busy']:.0f}% busy{'; host-bound' if q['gpu_busy'] < 0.8 else ''})")
     on, off = results["kernels on"]["tokens_per_s"], results["PyTorch only"]["tokens_per_s"]
     print(f"ratio kernels on / PyTorch only: {on / off:.2f}")
     print("dispatch (kernels on):\n  " + "\n  ".join(results["kernels on"]["table"]))

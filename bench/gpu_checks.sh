@@ -31,7 +31,7 @@ for s in "${steps[@]}"; do
   case $s in
     tests) run tests 240 python3 -m pytest -q -p no:cacheprovider tests/test_kernels_*.py tests/test_model_gpu.py \
              tests/test_infer_quant_decode.py tests/test_library_ssm.py tests/test_rope_scaling.py ;;
-    e2e) run e2e 200 python3 bench/engine_e2e.py ;;
+    e2e) run e2e 240 python3 bench/engine_e2e.py --profile ;;
     compile) run compile 300 python3 bench/engine_e2e.py --compile ;;
     overhead) run overhead 240 python3 bench/engine_overhead.py --device cuda --steps 300 --warmup 50 \
                 --d-model 512 --layers 8 --heads 8 --repeats 3 ;;
