@@ -18,7 +18,7 @@ from typing import Any
 import yaml
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError
 
-from caramba.engine.errors import CarambaError
+from caramba.engine.errors import CarambaError, first_error
 
 CONFIG_FILE = "caramba.yml"
 
@@ -139,8 +139,7 @@ class Workspace:
         except yaml.YAMLError as e:
             raise WorkspaceError(f"{f}: not valid YAML: {e}") from None
         except ValidationError as e:
-            first = e.errors()[0]
-            where = ".".join(str(x) for x in first["loc"])
+            where, first = first_error(e)
             raise WorkspaceError(f"{f}: {where}: {first['msg']}",
                                  fix="see workspace.py (CarambaConfig) for the fields and their meaning") from None
 

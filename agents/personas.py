@@ -30,7 +30,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from caramba.agents.remote import RemoteSubAgent, is_url
 from caramba.agents.toolgroups import GROUPS
-from caramba.engine.errors import CarambaError
+from caramba.engine.errors import CarambaError, first_error
 
 BUILTIN_DIR = Path(__file__).parent / "personas"
 OutputSchema = Literal["proposals", "verdict", "review"]
@@ -109,8 +109,7 @@ def _parse(f: Path) -> Persona:
     try:
         p = Persona.model_validate(raw)
     except ValidationError as e:
-        first = e.errors()[0]
-        where = ".".join(str(x) for x in first["loc"])
+        where, first = first_error(e)
         raise PersonaError(f"{f}: {where}: {first['msg']}",
                            fix="fields: name, description, instructions, model, api_base, temperature, "
                                "tools, sub_agents, output_schema") from None

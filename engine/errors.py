@@ -10,6 +10,10 @@ traceback.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from pydantic import ValidationError
 
 
 class CarambaError(Exception):
@@ -28,6 +32,13 @@ class CarambaError(Exception):
     def render(self) -> str:
         """The message as shown to a user: the problem, then the fix on its own line."""
         return self.message if not self.fix else f"{self.message}\n  fix: {self.fix}"
+
+
+def first_error(exc: ValidationError) -> tuple[str, dict[str, Any]]:
+    """The first problem pydantic found, as ``(dotted location, its error dict)``: what a
+    user-facing message names when a config does not validate (``""`` for the root)."""
+    err = exc.errors()[0]
+    return ".".join(str(x) for x in err["loc"]), err
 
 
 class NotImplementedYet(CarambaError):

@@ -23,6 +23,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
+from caramba.engine.errors import first_error
 from caramba.workspace import CarambaConfig, MemoryDefaults, Workspace, WorkspaceError
 
 
@@ -50,8 +51,7 @@ def manifest_memory(manifest_file: Path) -> MemoryDefaults | None:
     try:
         return MemoryDefaults.model_validate(section)
     except ValidationError as e:
-        first = e.errors()[0]
-        where = ".".join(str(x) for x in first["loc"])
+        where, first = first_error(e)
         raise WorkspaceError(f"{manifest_file}: defaults.memory.{where}: {first['msg']}",
                              fix="correct defaults.memory in the run's manifest.yml "
                                  "(fields as in caramba.yml's memory section, plus llm and falkordb)") from None

@@ -26,6 +26,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from caramba.engine.errors import first_error
+
 KINDS: tuple[str, ...] = ("byte", "bpe", "tiktoken", "gpt2", "llama", "hf")
 LOCAL_KINDS: tuple[str, ...] = ("llama", "hf")
 FORMS = ("byte | bpe | tiktoken | gpt2 | tiktoken:<encoding> | hf:<local folder> | llama:<local folder> | "
@@ -78,8 +80,8 @@ def parse_tokenizer(value: Any) -> TokenizerChoice:
     try:
         choice = TokenizerChoice.model_validate(value)
     except ValidationError as e:
-        err = e.errors()[0]
-        where = ".".join(str(x) for x in err["loc"]) or "tokenizer"
+        where, err = first_error(e)
+        where = where or "tokenizer"
         if err["type"] == "literal_error":
             found = value.get("type")
             raise TokenizerSpecError(f"unknown tokenizer type '{found}'",

@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from caramba.engine.errors import CarambaError, NotImplementedYet
+from caramba.engine.errors import CarambaError, NotImplementedYet, first_error
 
 #: accepted by the schema, implemented by later work: a run that sets them (to anything
 #: but the schema's default) stops here with NotImplementedYet.
@@ -105,8 +105,7 @@ def _validate(model: type[BaseModel], data: dict[str, Any], where: str) -> Any:
     try:
         return model.model_validate(data)
     except ValidationError as e:
-        err = e.errors()[0]
-        loc = ".".join(str(x) for x in err["loc"])
+        loc, err = first_error(e)
         raise CarambaError(f"{where}.{loc}: {err['msg']} (found {err.get('input')!r})",
                            fix=f"fix {where}.{loc} in the manifest (see `caramba validate`)") from None
 
