@@ -19,13 +19,13 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-import anyio
 from mcp.server.mcpserver import Context, MCPServer
 from mcp_types import ToolAnnotations
 from pydantic import BaseModel, ConfigDict, Field
 
 from caramba.tools.codegraph_bridge import CodeGraphTools
 from caramba.tools.common import ToolDeps, run_blocking, tool_errors
+from caramba.tools.group_runs import cancels_job
 from caramba.tools.job_store import JobState
 from caramba.tools.sync_jobs import SyncJob, follow_sync
 from caramba.tools.sync_jobs import sync_status as status_of
@@ -75,20 +75,9 @@ def register(server: MCPServer, deps: ToolDeps) -> None:
     jobs = deps.jobs
 
     async def follow(ctx: Context, job_id: str, timeout_s: float) -> SyncWait:
-        from caramba.tools.group_runs import peer_key
-
-        key = peer_key(ctx.request_context, ctx.request_id)
-        deps.waiting[key] = job_id  # notifications/cancelled for this request cancels the sync
-        cancelled = False
-        try:
+        async with cancels_job(deps, ctx, job_id):  # notifications/cancelled for this request cancels the sync
             status, timed_out = await follow_sync(jobs, job_id, timeout_s, ctx.report_progress)
-            return SyncWait(status=status, timed_out=timed_out)
-        except anyio.get_cancelled_exc_class():
-            cancelled = True
-            raise
-        finally:
-            if not cancelled:
-                deps.waiting.pop(key, None)
+        return SyncWait(status=status, timed_out=timed_out)
 
     @server.tool(annotations=ToolAnnotations(read_only_hint=False, destructive_hint=False,
                                              idempotent_hint=True, open_world_hint=False))

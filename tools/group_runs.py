@@ -17,6 +17,8 @@ disconnect, so there the run keeps going; use ``cancel_run``.)
 from __future__ import annotations
 
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
 import anyio
@@ -161,21 +163,8 @@ def register(server: MCPServer, deps: ToolDeps) -> None:
     ) -> WaitResult:
         """Wait for a run to end, streaming progress notifications (step/total, loss).
         Cancelling this request (notifications/cancelled) cancels the run."""
-        key = peer_key(ctx.request_context, ctx.request_id)
-        if len(deps.waiting) >= MAX_WAITING:
-            deps.waiting.clear()  # stale keys of waits cancelled by disconnects
-        deps.waiting[key] = job_id
-        cancelled = False
-        try:
+        async with cancels_job(deps, ctx, job_id):
             return await _follow(deps, ctx, job_id, timeout_s)
-        except anyio.get_cancelled_exc_class():
-            # keep the key: the peer's notifications/cancelled (processed after the
-            # handler was interrupted) finds it in cancel_middleware and stops the job
-            cancelled = True
-            raise
-        finally:
-            if not cancelled:
-                deps.waiting.pop(key, None)
 
 
 async def _follow(deps: ToolDeps, ctx: Context, job_id: str, timeout_s: float) -> WaitResult:
@@ -217,9 +206,30 @@ def peer_key(request_ctx: Any, request_id: Any) -> tuple[str, str]:
     return (sid or "-", str(request_id))
 
 
+@asynccontextmanager
+async def cancels_job(deps: ToolDeps, ctx: Context, job_id: str) -> AsyncIterator[None]:
+    """While the body runs, a ``notifications/cancelled`` for this request cancels ``job_id``
+    (a run or a sync; see :func:`cancel_middleware`)."""
+    key = peer_key(ctx.request_context, ctx.request_id)
+    if len(deps.waiting) >= MAX_WAITING:
+        deps.waiting.clear()  # stale keys of waits cancelled by disconnects
+    deps.waiting[key] = job_id
+    cancelled = False
+    try:
+        yield
+    except anyio.get_cancelled_exc_class():
+        # keep the key: the peer's notifications/cancelled (processed after the
+        # handler was interrupted) finds it in cancel_middleware and stops the job
+        cancelled = True
+        raise
+    finally:
+        if not cancelled:
+            deps.waiting.pop(key, None)
+
+
 def cancel_middleware(deps: ToolDeps) -> Any:
-    """Server middleware: an explicit ``notifications/cancelled`` for a ``wait_run``
-    request cancels the job it was waiting on."""
+    """Server middleware: an explicit ``notifications/cancelled`` for a waiting request
+    (``wait_run``, ``wait_sync``, ``codegraph_sync`` with wait) cancels the job it followed."""
 
     async def middleware(ctx: Any, call_next: Any) -> Any:
         if ctx.method == "notifications/cancelled" and isinstance(ctx.params, dict):
