@@ -7,7 +7,7 @@ How a sync stays safe and fast:
 
 1. **Lock.** A Redis key ``codegraph:lock:<graph>`` (``SET NX PX``, refreshed while working)
    serialises syncs of one graph across processes and machines; a second sync waits, then
-   finds the work done. A killed sync's lock expires after ``LOCK_TTL_MS``.
+   finds the work done. A killed sync's lock expires after ``LOCK_TTL_MS`` (:mod:`~caramba.codegraph.sync_lock`).
 2. **Diff by content hash.** Every ``*.py``/``*.yml``/``*.yaml`` file is hashed and compared
    with the ``File`` nodes; with no difference the sync ends there (no write at all).
 3. **Copy, change, swap.** The live graph is copied server-side (``GRAPH.COPY``) to
@@ -29,10 +29,8 @@ Files that fail to parse are listed in ``report.errors`` (file, line, message), 
 from __future__ import annotations
 
 import os
-import socket
 import time
 import tomllib
-import uuid
 from dataclasses import asdict, dataclass, field
 from collections.abc import Callable
 from pathlib import Path
@@ -42,10 +40,9 @@ from caramba.codegraph import store
 from caramba.codegraph.manifests import parse_manifest
 from caramba.codegraph.parse import FileFacts, content_hash, parse_python
 from caramba.codegraph.resolve import SymbolTable, link, link_bases
+from caramba.codegraph.sync_lock import LOCK_WAIT_S, SyncLock
 from caramba.engine.errors import CarambaError
 
-LOCK_TTL_MS = 120_000  # a crashed sync blocks others for at most this long
-LOCK_WAIT_S = 600.0
 SKIP_DIRS = {".git", ".hg", ".svn", ".venv", "venv", "env", "__pycache__", "node_modules", ".caramba", ".tox",
              ".mypy_cache", ".pytest_cache", "build", "dist", "site-packages", ".eggs"}
 
@@ -104,59 +101,6 @@ def discover(root: Path) -> dict[str, Path]:
     return out
 
 
-_DEL_IF = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0"
-_HELD: set[str] = set()  # lock tokens held by this process right now
-
-
-def _stale(token: str) -> bool:
-    """A lock is stale when its holder, on this host, is a dead process, or is this process
-    but no longer holds it (a sync whose server connection died mid-way)."""
-    host, pid, _ = (token.split("|", 2) + ["", ""])[:3]
-    if host != socket.gethostname() or not pid.isdigit():
-        return False  # another machine: only the TTL can tell
-    if int(pid) == os.getpid():
-        return token not in _HELD
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:
-        return False
-    return False
-
-
-class _Lock:
-    """``codegraph:lock:<graph>`` in the server itself, so syncs from any process serialise."""
-
-    def __init__(self, db: Any, graph: str, wait_s: float) -> None:
-        self.r, self.key, self.wait_s = db.connection, f"codegraph:lock:{graph}", wait_s
-        self.token = f"{socket.gethostname()}|{os.getpid()}|{uuid.uuid4().hex}"
-
-    def __enter__(self) -> "_Lock":
-        deadline = time.monotonic() + self.wait_s
-        while not self.r.set(self.key, self.token, nx=True, px=LOCK_TTL_MS):
-            holder = self.r.get(self.key)
-            if holder and _stale(holder):
-                self.r.eval(_DEL_IF, 1, self.key, holder)
-                continue
-            if time.monotonic() > deadline:
-                raise CarambaError(f"another sync of this graph has held {self.key} for {self.wait_s:.0f} s",
-                                   fix=f"wait for it, or if it crashed wait {LOCK_TTL_MS // 1000} s for the lock to expire")
-            time.sleep(0.05)
-        _HELD.add(self.token)
-        return self
-
-    def refresh(self) -> None:
-        if self.r.get(self.key) != self.token:
-            raise CarambaError(f"lost the sync lock {self.key} (a step took longer than {LOCK_TTL_MS // 1000} s)",
-                               fix="re-run the sync")
-        self.r.pexpire(self.key, LOCK_TTL_MS)
-
-    def __exit__(self, *exc: object) -> None:
-        _HELD.discard(self.token)
-        self.r.eval(_DEL_IF, 1, self.key, self.token)
-
-
 Progress = Callable[[str, int, int], None]
 
 
@@ -185,7 +129,7 @@ def sync_repository(path: Path, *, db: Any, graph: str | None = None, lock_wait_
 
 def _sync_locked(db: Any, root: Path, name: str, key: str, lock_wait_s: float, report: SyncReport,
                  progress: Progress) -> None:
-    with _Lock(db, key, lock_wait_s) as lock:
+    with SyncLock(db, key, lock_wait_s) as lock:
         tmp_key = key + ".sync"
         if tmp_key in db.list_graphs():
             db.select_graph(tmp_key).delete()  # left by an interrupted sync
