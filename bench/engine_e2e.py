@@ -7,7 +7,9 @@ trained by ``caramba run`` with the kernels on (the platform's dispatch table) a
     python bench/engine_e2e.py                       # CUDA; both paths, prints tokens/s, MFU, ratio
     python bench/engine_e2e.py --steps 120 --warmup 40 --batch 8 --block 1024
     python bench/engine_e2e.py --compile             # train.compile_model: true on both paths
+    python bench/engine_e2e.py --compile reduce-overhead   # ... replaying each step as a CUDA graph
     python bench/engine_e2e.py --profile             # + GPU busy share per step (host-bound or not)
+    python bench/engine_e2e.py --cprofile DIR        # + where the host time goes (cProfile per path)
 
 The preset is changed only through ``--set`` (what a user would type): 12 layers,
 d_model 768, 12 heads, SwiGLU 2048, block 1024, a BPE tokenizer trained locally on the
@@ -22,8 +24,10 @@ the usual estimate ``(6·N + 12·L·T·d)`` FLOP per token over the GPU's dense 
 from __future__ import annotations
 
 import argparse
+import cProfile
 import json
 import os
+import pstats
 import subprocess
 import sys
 import tempfile
@@ -43,7 +47,8 @@ def sets(a: argparse.Namespace) -> list[str]:
             "defaults.runtime.save_every=0", "defaults.logging.instrument=plain",
             f"{run}.device=cuda", f"{run}.use_amp=true", f"{run}.amp_dtype=bfloat16",
             f"{run}.warmup_steps=10", f"{run}.log_every={a.warmup}", f"{run}.eval_every=0",
-            f"{run}.compile_model={'true' if a.compile else 'false'}"]
+            f"{run}.compile_model={'true' if a.compile else 'false'}"] + \
+        ([f"{run}.compile_mode={a.compile}"] if a.compile else [])
 
 
 def n_params(a: argparse.Namespace) -> int:
@@ -99,7 +104,16 @@ def child(a: argparse.Namespace) -> None:
 
     with tempfile.TemporaryDirectory() as ws:
         manifest = load_manifest(ROOT / "manifests" / "standard_transformer.yml", overrides=sets(a))
+        prof = cProfile.Profile() if a.cprofile else None
+        if prof:
+            prof.enable()
         run_target(manifest, workspace=Workspace(ws), console=False, on_event=on_event, argv=[])
+        if prof:
+            prof.disable()
+            mode = os.environ.get("CARAMBA_KERNELS") or "kernels"
+            with open(Path(a.cprofile) / f"host_{mode}.txt", "w") as f:
+                pstats.Stats(prof, stream=f).sort_stats("tottime").print_stats(60)
+                pstats.Stats(prof, stream=f).sort_stats("cumulative").print_stats(80)
     prog = {e["step"]: e for e in events if e["event"] == "progress"}
     tps = (a.steps - start) * a.batch * a.block / (prog[a.steps]["ts"] - prog[start]["ts"])
     print(json.dumps({"tokens_per_s": tps, "final_loss": prog[a.steps]["loss"], "table": render_table().splitlines(),
@@ -117,9 +131,12 @@ def main() -> None:
     p.add_argument("--heads", type=int, default=12)
     p.add_argument("--d-ff", type=int, default=2048)
     p.add_argument("--vocab", type=int, default=32768)
-    p.add_argument("--compile", action="store_true", help="train.compile_model: true on both paths")
+    p.add_argument("--compile", nargs="?", const="default", metavar="MODE",
+                   help="train.compile_model: true on both paths, with train.compile_mode MODE "
+                        "(default | reduce-overhead | max-autotune | max-autotune-no-cudagraphs)")
     p.add_argument("--profile", action="store_true",
                    help="also report GPU busy time per step (profiled steps warmup..2*warmup, timed after them)")
+    p.add_argument("--cprofile", metavar="DIR", help="write each path's host-side cProfile (whole run) to DIR")
     p.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     a = p.parse_args()
     if a.steps % a.warmup:
@@ -139,7 +156,7 @@ def main() -> None:
             sys.exit(f"{label} path failed (exit {proc.returncode}):\n{proc.stderr[-4000:]}")
         results[label] = json.loads(proc.stdout.strip().splitlines()[-1])
     print(f"GPT-2-small via manifests/standard_transformer.yml: {n_params(a) / 1e6:.1f}M params, "
-          f"L={a.layers} d={a.d_model} T={a.block} B={a.batch}, bf16 autocast{', torch.compile' if a.compile else ''}, steps {a.warmup + 1}..{a.steps}")
+          f"L={a.layers} d={a.d_model} T={a.block} B={a.batch}, bf16 autocast{f', torch.compile ({a.compile})' if a.compile else ''}, steps {a.warmup + 1}..{a.steps}")
     for label, r in results.items():
         mfu = r["tokens_per_s"] * flops_per_token / PEAK_BF16
         print(f"{label:>13}: {r['tokens_per_s']:>10,.0f} tokens/s  MFU {100 * mfu:5.1f}%  loss {r['final_loss']:.3f}")

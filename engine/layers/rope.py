@@ -31,7 +31,7 @@ class RopeCache:
     time; both then cost a slice instead of six small kernels per layer. The tables
     grow (by doubling) when a longer position range is asked for and move with the
     device of the input. Values are identical to :func:`rope_tables` for the same range
-    and ``scaling``.
+    and ``scaling``. While ``torch.compile`` traces, nothing is cached (see :meth:`tables`).
     """
 
     def __init__(self, head_dim: int, base: float, scaling: RopeScaling | None = None) -> None:
@@ -41,6 +41,11 @@ class RopeCache:
 
     def tables(self, start: int, length: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
         end = start + length
+        if torch.compiler.is_compiling():
+            # Inside a compiled graph the tables are part of the graph (one fused kernel) and
+            # never stored on ``self``: a tensor kept from a graph run would live in that
+            # graph's memory, which a CUDA-graph replay (compile_mode: reduce-overhead) reuses.
+            return rope_tables(start, length, self.head_dim, self.base, device, self.scaling)
         cached = self._cos
         if cached is None or cached.device != device or cached.shape[0] < end:
             have = cached.shape[0] if cached is not None and cached.device == device else 0

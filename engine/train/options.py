@@ -54,6 +54,7 @@ class TrainOptions(BaseModel):
     use_amp: bool = False
     amp_dtype: Literal["bfloat16", "float16"] = "bfloat16"
     compile_model: bool = False
+    compile_mode: Literal["default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs"] = "default"
     num_workers: int = Field(0, ge=0, description="data-loading worker processes (caramba.engine.data.workers)")
     pin_memory: bool = Field(False, description="pin host batches (CUDA devices only; elsewhere nothing to pin)")
     prefetch_factor: int = Field(2, ge=1, description="batches each worker reads ahead")

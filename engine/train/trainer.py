@@ -87,6 +87,19 @@ def _floats(metrics: dict[str, torch.Tensor], weight: float = 1.0) -> dict[str, 
     return {k: float(v) * weight for k, v in metrics.items()}
 
 
+#: ``train.compile_mode`` → ``torch.compile(mode=...)`` (None = Inductor's default).
+_COMPILE_MODES = {"default": None, "reduce-overhead": "reduce-overhead", "max-autotune": "max-autotune",
+                  "max-autotune-no-cudagraphs": "max-autotune-no-cudagraphs"}
+_GRAPH_MODES = ("reduce-overhead", "max-autotune")
+
+
+def _replays_graphs(opts: TrainOptions, device: torch.device) -> bool:
+    """Whether the compiled model replays CUDA graphs. Each micro-batch (and each eval batch)
+    then starts a new replay, which may overwrite the previous call's graph outputs: the loop
+    has consumed them by then (backward done, metrics read)."""
+    return opts.compile_model and opts.compile_mode in _GRAPH_MODES and device.type == "cuda"
+
+
 def _to_device(batch: dict[str, torch.Tensor], device: torch.device, pin: bool = False) -> dict[str, torch.Tensor]:
     if device.type == "cpu":
         return batch
@@ -120,7 +133,7 @@ class StandardTrainer(Component):
         par = job.parallel
         system = job.system.to(device=job.device, dtype=prec.param_dtype)
         wrapped = wrap_model(system, par, opts, job.device)
-        model = torch.compile(wrapped) if opts.compile_model else wrapped
+        model = torch.compile(wrapped, mode=_COMPILE_MODES[opts.compile_mode]) if opts.compile_model else wrapped
         optimizer = make_parallel_optimizer(system, par, opts)
         scheduler = make_scheduler(optimizer, job.steps, opts)
         scaler = torch.amp.GradScaler("cuda", enabled=prec.use_scaler)
@@ -166,12 +179,15 @@ class StandardTrainer(Component):
         last_train: dict[str, float] = {}
         t_log, tok_log, t_start, steps_start = time.perf_counter(), 0, time.perf_counter(), step
         accum, scaled = opts.gradient_accumulation_steps, prec.use_scaler
+        graphs = _replays_graphs(opts, job.device)
         while step < job.steps:
             lr = optimizer.param_groups[0]["lr"]
             step_metrics: dict[str, float] = {}
             log_now = (step + 1) % opts.log_every == 0 or step + 1 == job.steps
             for micro in range(accum):
                 batch = _to_device(stream.next_batch(), job.device, pin)
+                if graphs:
+                    torch.compiler.cudagraph_mark_step_begin()
                 with accumulating(wrapped, par, last=micro + 1 == accum):
                     with prec.autocast():
                         res = job.objective(model(batch), batch, system)
@@ -233,6 +249,7 @@ class StandardTrainer(Component):
         """Mean metrics over the first ``eval_iters`` validation batches (example-weighted)."""
         assert job.data.val is not None
         model.eval()
+        graphs = _replays_graphs(job.opts, job.device)
         totals: dict[str, float] = {}
         count = 0
         for batch in eval_batches(job.data.val, job.opts.batch_size, job.opts.eval_iters):
@@ -240,6 +257,8 @@ class StandardTrainer(Component):
             lo, hi = job.parallel.eval_rows(rows)  # this rank's share of the batch
             n = hi - lo  # a rank with no rows still runs a forward (FSDP gathers), weighted 0
             batch = _to_device({k: v[lo:hi] if n else v[:1] for k, v in batch.items()}, job.device)
+            if graphs:
+                torch.compiler.cudagraph_mark_step_begin()
             with prec.autocast():
                 res = job.objective(model(batch), batch, system)
             for k, v in _floats(res.metrics, n).items():
