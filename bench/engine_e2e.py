@@ -8,7 +8,7 @@ trained by ``caramba run`` with the kernels on (the platform's dispatch table) a
     python bench/engine_e2e.py --steps 120 --warmup 40 --batch 8 --block 1024
     python bench/engine_e2e.py --compile             # train.compile_model: true on both paths
     python bench/engine_e2e.py --compile reduce-overhead   # ... replaying each step as a CUDA graph
-    python bench/engine_e2e.py --profile             # + GPU busy share per step (host-bound or not)
+    python bench/engine_e2e.py --profile             # + GPU kernel time per step (host-bound or not)
     python bench/engine_e2e.py --cprofile DIR        # + where the host time goes (cProfile per path)
 
 The preset is changed only through ``--set`` (what a user would type): 12 layers,
@@ -16,7 +16,8 @@ d_model 768, 12 heads, SwiGLU 2048, block 1024, a BPE tokenizer trained locally 
 standard-library corpus with a 32,768-token vocabulary (GPT-2's own tokenizer files cannot be
 downloaded here), bf16 autocast. Each path runs in its own process (the dispatch table is
 chosen once at import). Tokens/s comes from the runner's ``progress`` events over steps
-``warmup+1 … steps`` (start-up, tokenizer training and data preparation excluded). MFU uses
+``warmup+1 … steps`` (start-up, tokenizer training and data preparation excluded; with
+``--profile`` the last ``warmup`` steps are profiled instead of timed). MFU uses
 the usual estimate ``(6·N + 12·L·T·d)`` FLOP per token over the GPU's dense bf16 peak
 (H100/H200 SXM datasheet: 989 TFLOP/s).
 """
@@ -59,31 +60,29 @@ def n_params(a: argparse.Namespace) -> int:
 
 
 class GpuBusy:
-    """``--profile``: torch.profiler over progress steps [w, 2w); reports the share of that
-    window's wall time the GPU spent running kernels (far below 100% = host-bound step)."""
+    """``--profile``: torch.profiler (CUDA activity only) over the last ``w`` progress steps,
+    after the timed window, because the profiler slows every later launch (measured on an
+    H100: a window timed after a profiled one ran 2-3x slower). It reports the GPU kernel time
+    per step; dividing by the unprofiled step time gives the busy share (far below 100% =
+    host-bound step)."""
 
-    def __init__(self, w: int) -> None:
+    def __init__(self, first: int, last: int) -> None:
         from torch.profiler import ProfilerActivity, profile
 
-        self.w, self.prof, self.t0, self.result = w, profile(activities=[ProfilerActivity.CUDA]), 0.0, {}
+        self.first, self.last, self.prof, self.result = first, last, profile(activities=[ProfilerActivity.CUDA]), {}
 
     def __call__(self, e: dict) -> None:
-        import time
-
         import torch
 
-        if e["event"] != "progress" or e["step"] not in (self.w, 2 * self.w):
+        if e["event"] != "progress" or e["step"] not in (self.first, self.last):
             return
         torch.cuda.synchronize()
-        if e["step"] == self.w:
-            self.t0 = time.perf_counter()
+        if e["step"] == self.first:
             self.prof.start()
             return
         self.prof.stop()
-        wall = time.perf_counter() - self.t0
         gpu = sum(k.self_device_time_total for k in self.prof.key_averages()) / 1e6
-        self.result = {"window_steps": self.w, "wall_ms_per_step": 1e3 * wall / self.w,
-                       "gpu_ms_per_step": 1e3 * gpu / self.w, "gpu_busy": gpu / wall}
+        self.result = {"window_steps": self.last - self.first, "gpu_ms_per_step": 1e3 * gpu / (self.last - self.first)}
 
 
 def child(a: argparse.Namespace) -> None:
@@ -94,8 +93,8 @@ def child(a: argparse.Namespace) -> None:
     from caramba.workspace import Workspace
 
     events: list[dict] = []
-    busy = GpuBusy(a.warmup) if a.profile else None
-    start = 2 * a.warmup if a.profile else a.warmup  # never time the profiled window
+    end = a.steps - a.warmup if a.profile else a.steps  # never time the profiled window
+    busy = GpuBusy(end, a.steps) if a.profile else None
 
     def on_event(e: dict) -> None:
         events.append(e)
@@ -115,7 +114,7 @@ def child(a: argparse.Namespace) -> None:
                 pstats.Stats(prof, stream=f).sort_stats("tottime").print_stats(60)
                 pstats.Stats(prof, stream=f).sort_stats("cumulative").print_stats(80)
     prog = {e["step"]: e for e in events if e["event"] == "progress"}
-    tps = (a.steps - start) * a.batch * a.block / (prog[a.steps]["ts"] - prog[start]["ts"])
+    tps = (end - a.warmup) * a.batch * a.block / (prog[end]["ts"] - prog[a.warmup]["ts"])
     print(json.dumps({"tokens_per_s": tps, "final_loss": prog[a.steps]["loss"], "table": render_table().splitlines(),
                       "profile": busy.result if busy else None}))
 
@@ -135,7 +134,8 @@ def main() -> None:
                    help="train.compile_model: true on both paths, with train.compile_mode MODE "
                         "(default | reduce-overhead | max-autotune | max-autotune-no-cudagraphs)")
     p.add_argument("--profile", action="store_true",
-                   help="also report GPU busy time per step (profiled steps warmup..2*warmup, timed after them)")
+                   help="also report GPU kernel time per step (the last --warmup steps are profiled, "
+                        "not timed)")
     p.add_argument("--cprofile", metavar="DIR", help="write each path's host-side cProfile (whole run) to DIR")
     p.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     a = p.parse_args()
@@ -156,14 +156,16 @@ def main() -> None:
             sys.exit(f"{label} path failed (exit {proc.returncode}):\n{proc.stderr[-4000:]}")
         results[label] = json.loads(proc.stdout.strip().splitlines()[-1])
     print(f"GPT-2-small via manifests/standard_transformer.yml: {n_params(a) / 1e6:.1f}M params, "
-          f"L={a.layers} d={a.d_model} T={a.block} B={a.batch}, bf16 autocast{f', torch.compile ({a.compile})' if a.compile else ''}, steps {a.warmup + 1}..{a.steps}")
+          f"L={a.layers} d={a.d_model} T={a.block} B={a.batch}, bf16 autocast"
+          f"{f', torch.compile ({a.compile})' if a.compile else ''}, "
+          f"timed steps {a.warmup + 1}..{a.steps - a.warmup if a.profile else a.steps}")
     for label, r in results.items():
         mfu = r["tokens_per_s"] * flops_per_token / PEAK_BF16
         print(f"{label:>13}: {r['tokens_per_s']:>10,.0f} tokens/s  MFU {100 * mfu:5.1f}%  loss {r['final_loss']:.3f}")
         if r["profile"]:
-            q = r["profile"]
-            print(f"{'':>15}profiled: {q['wall_ms_per_step']:.1f} ms/step wall, {q['gpu_ms_per_step']:.1f} ms GPU "
-                  f"({100 * q['gpu_busy']:.0f}% busy{'; host-bound' if q['gpu_busy'] < 0.8 else ''})")
+            gpu, wall = r["profile"]["gpu_ms_per_step"], 1e3 * a.batch * a.block / r["tokens_per_s"]
+            print(f"{'':>15}GPU kernels {gpu:.1f} ms of a {wall:.1f} ms step ({100 * gpu / wall:.0f}% busy"
+                  f"{'; host-bound' if gpu < 0.8 * wall else ''})")
     on, off = results["kernels on"]["tokens_per_s"], results["PyTorch only"]["tokens_per_s"]
     print(f"ratio kernels on / PyTorch only: {on / off:.2f}")
     print("dispatch (kernels on):\n  " + "\n  ".join(results["kernels on"]["table"]))
