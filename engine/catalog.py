@@ -1,13 +1,16 @@
 """The component catalog, read from the registries and their pydantic configs.
 
-:func:`catalog` lists every registered model-building component and system;
-:func:`describe_component` gives one component's fields (name, type, default,
-required, description). Used by ``caramba layers`` and by tools that help write
-manifests, so everything here is JSON-able.
+:func:`catalog` lists every registered component (:data:`FAMILIES`: layers, topologies,
+models, embedders, initializers, systems, datasets, objectives, trainers, tasks) and the
+manifest's own sections (:mod:`caramba.engine.catalog_sections`: ``train``, ``run``,
+``defaults.*``, ``benchmarks.*``, ``verify.*``); :func:`describe_component` gives one
+entry's fields (name, type, default, required, description). Used by ``caramba layers``
+and by the MCP/REST catalog (:mod:`caramba.tools.catalog`), so everything here is JSON-able.
 """
 
 from __future__ import annotations
 
+import importlib
 import types
 import typing
 from typing import Any
@@ -18,11 +21,29 @@ from pydantic_core import PydanticUndefined
 from caramba.engine.registry import Registry, UnknownComponent
 
 
-def _families() -> list[Registry[Any]]:
-    from caramba.engine.layers.registry import EMBEDDERS, INITIALIZERS, LAYERS, MODELS, TOPOLOGIES
-    from caramba.engine.systems.registry import SYSTEMS
+#: family → (module, registry attribute); the order is the catalog's.
+FAMILIES: dict[str, tuple[str, str]] = {
+    "layers": ("caramba.engine.layers.registry", "LAYERS"),
+    "topologies": ("caramba.engine.layers.registry", "TOPOLOGIES"),
+    "models": ("caramba.engine.layers.registry", "MODELS"),
+    "embedders": ("caramba.engine.layers.registry", "EMBEDDERS"),
+    "initializers": ("caramba.engine.layers.registry", "INITIALIZERS"),
+    "systems": ("caramba.engine.systems.registry", "SYSTEMS"),
+    "datasets": ("caramba.engine.data.registry", "DATASETS"),
+    "objectives": ("caramba.engine.train.registry", "OBJECTIVES"),
+    "trainers": ("caramba.engine.train.registry", "TRAINERS"),
+    "tasks": ("caramba.engine.train.registry", "TASKS"),
+}
 
-    return [LAYERS, TOPOLOGIES, MODELS, EMBEDDERS, INITIALIZERS, SYSTEMS]
+
+def registry(family: str) -> Registry[Any]:
+    """The registry of one :data:`FAMILIES` entry."""
+    module, attr = FAMILIES[family]
+    return getattr(importlib.import_module(module), attr)
+
+
+def _families() -> list[Registry[Any]]:
+    return [registry(f) for f in FAMILIES]
 
 
 def _summary(obj: Any) -> str:
@@ -35,15 +56,21 @@ def _aliases(reg: Registry[Any], name: str) -> list[str]:
 
 
 def catalog() -> list[dict[str, Any]]:
-    """One row per registered component: name, family, aliases, summary."""
-    return [{"name": name, "family": reg.family, "aliases": _aliases(reg, name), "summary": _summary(cls)}
+    """One row per registered component, then per manifest section: name, family, aliases, summary."""
+    from caramba.engine.catalog_sections import FAMILY, sections
+
+    rows = [{"name": name, "family": reg.family, "aliases": _aliases(reg, name), "summary": _summary(cls)}
             for reg in _families() for name, cls in reg.items()]
+    return rows + [{"name": name, "family": FAMILY, "aliases": [], "summary": _summary(model)}
+                   for name, model in sections().items()]
 
 
 def type_str(ann: Any) -> str:
     """A readable type: ``int | None``, ``standard | gqa`` for a Literal, ``list[int]``."""
     origin = typing.get_origin(ann)
     args = typing.get_args(ann)
+    if origin is typing.Annotated:  # constrained types (PositiveInt, Fraction, …): the base type
+        return type_str(args[0])
     if origin is typing.Literal:
         return " | ".join(str(a) for a in args)
     if origin in (typing.Union, types.UnionType):
@@ -76,6 +103,12 @@ def config_fields(model: type[BaseModel]) -> list[dict[str, Any]]:
 
 def describe_component(name: str) -> dict[str, Any]:
     """Everything ``caramba layers NAME`` shows; raises UnknownComponent with a hint."""
+    from caramba.engine.catalog_sections import FAMILY, sections
+
+    section = sections().get(name)
+    if section is not None:
+        return {"name": name, "family": FAMILY, "aliases": [], "doc": (section.__doc__ or "").strip(),
+                "fields": config_fields(section)}
     families = _families()
     for reg in families:
         if name in reg:
@@ -97,5 +130,5 @@ def describe_component(name: str) -> dict[str, Any]:
                      "extra_fields": [f for f in config_fields(vcls.Config) if f["name"] not in base]}
                     for vname, vcls in vreg.items()]
             return info
-    known = [n for reg in families for n in (*reg.names(), *reg.aliases())]
+    known = [n for reg in families for n in (*reg.names(), *reg.aliases())] + list(sections())
     raise UnknownComponent("component", name, known)

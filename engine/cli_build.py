@@ -29,7 +29,7 @@ def register(app: typer.Typer) -> None:
         type_name: Annotated[str | None, typer.Argument(metavar="TYPE", help="a component name or alias")] = None,
         as_json: Annotated[bool, typer.Option("--json", help="print JSON instead of a table")] = False,
     ) -> None:
-        """List the layer/topology/model catalog, or one component's config fields."""
+        """List the catalog (layers, models, systems, datasets, trainers, manifest sections), or one entry."""
         from caramba.engine.catalog import catalog, describe_component
 
         console = Console(soft_wrap=False, width=max(Console().width, 120))

@@ -124,6 +124,12 @@ def test_catalog_and_size_limit(tmp_path):
         bad = await client.call_tool("layer_catalog", {"family": "gadgets"})
         assert bad.is_error  # rejected by the input schema (Literal enum)
 
+        sections = structured(await client.call_tool("layer_catalog", {"family": "sections", "name": "train"}))
+        (train,) = sections["components"]
+        assert train["family"] == "sections" and "compile_mode" in {f["name"] for f in train["fields"]}
+        data = structured(await client.call_tool("layer_catalog", {"family": "datasets"}))["components"]
+        assert "dataset.sklearn" in {c["name"] for c in data}
+
         res = await client.read_resource("caramba://catalog/systems")
         names = [c["name"] for c in json.loads(res.contents[0].text)]
         assert "system.language_model" in names

@@ -129,6 +129,26 @@ def test_cli_layers_catalog_and_detail(capsys):
     assert "d_ff" in out and "(required)" in out and "Llama" in out
 
 
+def test_cli_layers_lists_data_training_components_and_manifest_sections(capsys):
+    assert main(["layers", "--json"]) == 0
+    rows = {r["name"]: r for r in json.loads(capsys.readouterr().out)}
+    assert rows["dataset.text"]["family"] == "dataset" and rows["trainer.standard"]["family"] == "trainer"
+    assert rows["objective.next_token_ce"]["family"] == "objective" and "task.language_modeling" in rows
+    sections = {n for n, r in rows.items() if r["family"] == "manifest section"}
+    assert {"train", "run", "defaults.runtime", "defaults.logging", "benchmarks.latency", "verify.compare"} <= sections
+    assert main(["layers", "train", "--json"]) == 0
+    fields = {f["name"]: f for f in json.loads(capsys.readouterr().out)["fields"]}
+    assert fields["compile_mode"]["default"] == "default"
+    assert "reduce-overhead" in fields["compile_mode"]["type"] and "CUDA graph" in fields["compile_mode"]["description"]
+    assert fields["block_size"]["type"] == "int | None"  # constrained types print as their base type
+    assert fields["num_workers"]["type"] == "int" and fields["num_workers"]["default"] == 0
+    assert main(["layers", "dataset.text", "--json"]) == 0
+    assert "tokenizer" in {f["name"] for f in json.loads(capsys.readouterr().out)["fields"]}
+    assert main(["layers", "defaults.runtime"]) == 0
+    out = capsys.readouterr().out
+    assert "manifest section" in out and "save_every" in out and "allow_python_impl" in out
+
+
 def test_cli_layers_unknown_type_is_a_clean_error(capsys):
     assert main(["layers", "RMSNormLyer"]) == 2
     err = capsys.readouterr().err

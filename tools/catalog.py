@@ -3,12 +3,12 @@
 * Presets are the manifests shipped in caramba's ``manifests/`` folder plus the ones in
   the workspace's own ``manifests/`` folder (the workspace wins on a name clash).
 * The catalog lists every registered component of every registry family (docs/internals.md
-  "Registries") with its docstring and the JSON schema of its pydantic ``Config``.
+  "Registries") with its docstring and the JSON schema of its pydantic ``Config``, and the
+  manifest's own sections (family ``sections``: ``train``, ``run``, ``defaults.*``, …).
 """
 
 from __future__ import annotations
 
-import importlib
 import inspect
 import json
 from pathlib import Path
@@ -22,20 +22,7 @@ from caramba.workspace import Workspace
 SHIPPED_MANIFESTS = Path(__file__).resolve().parent.parent / "manifests"
 
 Family = Literal["layers", "topologies", "models", "embedders", "initializers", "systems",
-                 "datasets", "objectives", "trainers", "tasks"]
-#: family → (module, registry attribute)
-FAMILIES: dict[str, tuple[str, str]] = {
-    "layers": ("caramba.engine.layers.registry", "LAYERS"),
-    "topologies": ("caramba.engine.layers.registry", "TOPOLOGIES"),
-    "models": ("caramba.engine.layers.registry", "MODELS"),
-    "embedders": ("caramba.engine.layers.registry", "EMBEDDERS"),
-    "initializers": ("caramba.engine.layers.registry", "INITIALIZERS"),
-    "systems": ("caramba.engine.systems.registry", "SYSTEMS"),
-    "datasets": ("caramba.engine.data.registry", "DATASETS"),
-    "objectives": ("caramba.engine.train.registry", "OBJECTIVES"),
-    "trainers": ("caramba.engine.train.registry", "TRAINERS"),
-    "tasks": ("caramba.engine.train.registry", "TASKS"),
-}
+                 "datasets", "objectives", "trainers", "tasks", "sections"]
 
 
 class Preset(BaseModel):
@@ -101,28 +88,38 @@ def preset_path(workspace: Workspace, name: str) -> Path:
 
 
 def catalog(family: str | None = None, *, with_schema: bool = False) -> list[CatalogEntry]:
-    """Every registered component (of one family, or of all); ``with_schema`` adds the
-    full JSON schema of each config to the compact field list."""
-    from caramba.engine.catalog import config_fields
+    """Every registered component (of one family, or of all) and, as family ``sections``,
+    the manifest's own blocks (``train``, ``run``, ``defaults.*``, …); ``with_schema`` adds
+    the full JSON schema of each config to the compact field list."""
+    from caramba.engine.catalog import FAMILIES, registry
+    from caramba.engine.catalog_sections import sections
 
-    chosen = [family] if family else list(FAMILIES)
+    known = [*FAMILIES, "sections"]
+    chosen = [family] if family else known
     out: list[CatalogEntry] = []
     for fam in chosen:
-        if fam not in FAMILIES:
-            raise CarambaError(f"unknown component family '{fam}'", fix=f"one of: {', '.join(FAMILIES)}")
-        module, attr = FAMILIES[fam]
-        registry = getattr(importlib.import_module(module), attr)
+        if fam not in known:
+            raise CarambaError(f"unknown component family '{fam}'", fix=f"one of: {', '.join(known)}")
+        if fam == "sections":
+            out += [_entry(fam, name, model, model, [], with_schema) for name, model in sections().items()]
+            continue
+        reg = registry(fam)
         aliases: dict[str, list[str]] = {}
-        for alias, canonical in registry.aliases().items():
+        for alias, canonical in reg.aliases().items():
             aliases.setdefault(canonical, []).append(alias)
-        for name, obj in registry.items():
-            cfg = getattr(obj, "Config", None)
-            is_model = isinstance(cfg, type) and issubclass(cfg, BaseModel)
-            out.append(CatalogEntry(
-                family=fam, name=name, aliases=sorted(aliases.get(name, [])), doc=inspect.cleandoc(obj.__doc__ or ""),
-                fields=_jsonable(config_fields(cfg)) if is_model else [],
-                config_schema=cfg.model_json_schema() if is_model and with_schema else None))
+        out += [_entry(fam, name, obj, getattr(obj, "Config", None), sorted(aliases.get(name, [])), with_schema)
+                for name, obj in reg.items()]
     return out
+
+
+def _entry(family: str, name: str, obj: Any, cfg: Any, aliases: list[str], with_schema: bool) -> CatalogEntry:
+    """One catalog row: ``obj``'s docstring and the fields of its pydantic config ``cfg``."""
+    from caramba.engine.catalog import config_fields
+
+    is_model = isinstance(cfg, type) and issubclass(cfg, BaseModel)
+    return CatalogEntry(family=family, name=name, aliases=aliases, doc=inspect.cleandoc(obj.__doc__ or ""),
+                        fields=_jsonable(config_fields(cfg)) if is_model else [],
+                        config_schema=cfg.model_json_schema() if is_model and with_schema else None)
 
 
 def _jsonable(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
