@@ -33,36 +33,63 @@ _CHUNK = 32 * _BLOCK  # elements per program: amortises the table look-ups over 
 
 
 @triton.jit
+def _adamw_update(p_ptr, g_ptr, m_ptr, v_ptr, offs, mask, lr_terms, PDTYPE: tl.constexpr, MASKED: tl.constexpr):
+    """One BLOCK of the update; ``MASKED=False`` (a block wholly inside its tensor) lets the
+    compiler emit 16-byte vector loads: no per-element mask to respect."""
+    beta1, beta2, eps, decay, step_size, bc2_sqrt = lr_terms
+    if MASKED:
+        p = tl.load(p_ptr + offs, mask=mask, other=0.0).to(tl.float32)
+        g = tl.load(g_ptr + offs, mask=mask, other=0.0).to(tl.float32)
+        m = tl.load(m_ptr + offs, mask=mask, other=0.0)
+        v = tl.load(v_ptr + offs, mask=mask, other=0.0)
+    else:
+        p = tl.load(p_ptr + offs).to(tl.float32)
+        g = tl.load(g_ptr + offs).to(tl.float32)
+        m = tl.load(m_ptr + offs)
+        v = tl.load(v_ptr + offs)
+    p = p * decay
+    m = beta1 * m + (1.0 - beta1) * g
+    v = beta2 * v + (1.0 - beta2) * g * g
+    p = p - step_size * m / (tl.sqrt(v) / bc2_sqrt + eps)
+    if MASKED:
+        tl.store(p_ptr + offs, p.to(PDTYPE), mask=mask)
+        tl.store(m_ptr + offs, m, mask=mask)
+        tl.store(v_ptr + offs, v, mask=mask)
+    else:
+        tl.store(p_ptr + offs, p.to(PDTYPE))
+        tl.store(m_ptr + offs, m)
+        tl.store(v_ptr + offs, v)
+
+
+@triton.jit
 def _adamw_kernel(
-    Addr,  # (4, n_tensors) int64 raw addresses: params, grads, exp_avg, exp_avg_sq
+    Addr,  # (4, n_tensors) int64 addresses in units of ALIGN bytes: params, grads, exp_avg, exp_avg_sq
     Numel,  # (n_tensors,) int64 elements per tensor
     ProgTensor,  # (n_programs,) int32 which tensor each program updates
     ProgBlock,  # (n_programs,) int32 which CHUNK-sized piece of that tensor
     n_tensors, lr, beta1, beta2, eps, decay, step_size, bc2_sqrt,
-    PDTYPE: tl.constexpr, GDTYPE: tl.constexpr, BLOCK: tl.constexpr, CHUNK: tl.constexpr,
+    PDTYPE: tl.constexpr, GDTYPE: tl.constexpr, BLOCK: tl.constexpr, CHUNK: tl.constexpr, ALIGN: tl.constexpr,
 ):
     pid = tl.program_id(0)
     t = tl.load(ProgTensor + pid)
     blk = tl.load(ProgBlock + pid).to(tl.int64)
     n = tl.load(Numel + t)
-    p_ptr = tl.load(Addr + t).to(tl.pointer_type(PDTYPE))
-    g_ptr = tl.load(Addr + n_tensors + t).to(tl.pointer_type(GDTYPE))
-    m_ptr = tl.load(Addr + 2 * n_tensors + t).to(tl.pointer_type(tl.float32))
-    v_ptr = tl.load(Addr + 3 * n_tensors + t).to(tl.pointer_type(tl.float32))
-    for sub in range(0, CHUNK, BLOCK):
-        offs = blk * CHUNK + sub + tl.arange(0, BLOCK)
-        mask = offs < n
-        p = tl.load(p_ptr + offs, mask=mask, other=0.0).to(tl.float32)
-        g = tl.load(g_ptr + offs, mask=mask, other=0.0).to(tl.float32)
-        m = tl.load(m_ptr + offs, mask=mask, other=0.0)
-        v = tl.load(v_ptr + offs, mask=mask, other=0.0)
-        p = p * decay
-        m = beta1 * m + (1.0 - beta1) * g
-        v = beta2 * v + (1.0 - beta2) * g * g
-        p = p - step_size * m / (tl.sqrt(v) / bc2_sqrt + eps)
-        tl.store(p_ptr + offs, p.to(PDTYPE), mask=mask)
-        tl.store(m_ptr + offs, m, mask=mask)
-        tl.store(v_ptr + offs, v, mask=mask)
+    # Addresses arrive divided by ALIGN: multiplying back tells the compiler each base is
+    # ALIGN-byte aligned, which (with unmasked blocks) allows vectorised loads and stores.
+    p_ptr = (tl.load(Addr + t) * ALIGN).to(tl.pointer_type(PDTYPE))
+    g_ptr = (tl.load(Addr + n_tensors + t) * ALIGN).to(tl.pointer_type(GDTYPE))
+    m_ptr = (tl.load(Addr + 2 * n_tensors + t) * ALIGN).to(tl.pointer_type(tl.float32))
+    v_ptr = (tl.load(Addr + 3 * n_tensors + t) * ALIGN).to(tl.pointer_type(tl.float32))
+    terms = (beta1, beta2, eps, decay, step_size, bc2_sqrt)
+    start = blk * CHUNK
+    if start + CHUNK <= n:  # the whole chunk is inside the tensor: no masks
+        for sub in range(0, CHUNK, BLOCK):
+            offs = start + sub + tl.arange(0, BLOCK)
+            _adamw_update(p_ptr, g_ptr, m_ptr, v_ptr, offs, None, terms, PDTYPE, False)
+    else:  # the tensor's last chunk
+        for sub in range(0, CHUNK, BLOCK):
+            offs = start + sub + tl.arange(0, BLOCK)
+            _adamw_update(p_ptr, g_ptr, m_ptr, v_ptr, offs, offs < n, terms, PDTYPE, True)
 
 
 class FusedAdamW(torch.optim.Optimizer):
@@ -75,7 +102,7 @@ class FusedAdamW(torch.optim.Optimizer):
                        "use lr >= 0, 0 <= beta < 1, eps >= 0, weight_decay >= 0")
         super().__init__(params, dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay))
         self._tables: dict[tuple, tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = {}
-        self._addrs: dict[tuple, tuple[list[int], torch.Tensor]] = {}  # per bucket: grad ptrs, (4, n) table
+        self._addrs: dict[tuple, tuple[list[int], tuple[torch.Tensor, int]]] = {}  # grad ptrs, ((4, n) table, align)
 
     def _block_table(self, numels: tuple[int, ...], device: torch.device):
         """(numel, prog->tensor, prog->block), cached by the tensors' sizes (they never change)."""
@@ -126,14 +153,16 @@ class FusedAdamW(torch.optim.Optimizer):
         lr, eps, wd = float(group["lr"]), group["eps"], group["weight_decay"]
         step = float(self.state[ps[0]]["step"])
         numel, prog_t, prog_b = self._block_table(tuple(p.numel() for p in ps), device)
-        addr = self._address_table(ps, device)
+        addr, align = self._address_table(ps, device)
         _adamw_kernel[(prog_t.numel(),)](
             addr, numel, prog_t, prog_b, len(ps), lr, beta1, beta2, eps, 1.0 - lr * wd,
             lr / (1.0 - beta1 ** step), math.sqrt(1.0 - beta2 ** step),
-            PDTYPE=tl_dtype(pdt), GDTYPE=tl_dtype(gdt), BLOCK=_BLOCK, CHUNK=_CHUNK, num_warps=8)
+            PDTYPE=tl_dtype(pdt), GDTYPE=tl_dtype(gdt), BLOCK=_BLOCK, CHUNK=_CHUNK, ALIGN=align, num_warps=8)
 
-    def _address_table(self, ps: list[torch.Tensor], device: torch.device) -> torch.Tensor:
-        """The (4, n) address table; rebuilt (one small copy) only when a pointer moved."""
+    def _address_table(self, ps: list[torch.Tensor], device: torch.device) -> tuple[torch.Tensor, int]:
+        """The (4, n) address table in units of ``align`` bytes (16 when every tensor is
+        16-byte aligned, as fresh CUDA allocations are; else 1, and the kernel is compiled
+        for unaligned bases); rebuilt (one small copy) only when a pointer moved."""
         fixed = tuple(p.data_ptr() for p in ps) + tuple(self.state[p]["exp_avg"].data_ptr() for p in ps)
         grads = [p.grad.data_ptr() for p in ps]
         cached = self._addrs.get(fixed)
@@ -141,6 +170,7 @@ class FusedAdamW(torch.optim.Optimizer):
             return cached[1]
         rows = [[p.data_ptr() for p in ps], grads, [self.state[p]["exp_avg"].data_ptr() for p in ps],
                 [self.state[p]["exp_avg_sq"].data_ptr() for p in ps]]
-        table = torch.tensor(rows, dtype=torch.int64).to(device)
-        self._addrs[fixed] = (grads, table)
-        return table
+        align = 16 if all(a % 16 == 0 for row in rows for a in row) else 1
+        table = torch.tensor([[a // align for a in row] for row in rows], dtype=torch.int64).to(device)
+        self._addrs[fixed] = (grads, (table, align))
+        return table, align

@@ -77,6 +77,30 @@ def test_fused_adamw_tracks_torch_adamw(pdtype) -> None:
     assert float(opt.state[ours[0]]["step"]) == 3.0
 
 
+def test_fused_adamw_whole_chunks_and_unaligned_tensors() -> None:
+    """A tensor spanning whole chunks takes the unmasked (vectorisable) branch, its tail the
+    masked one; a parameter whose storage starts 4 bytes off a 16-byte boundary makes the
+    bucket use byte-unit addresses. Both match torch's AdamW."""
+    torch.manual_seed(1)
+    big = torch.randn(adamw._CHUNK + 37, device=DEVICE)
+    backing = torch.randn(1 + 1000, device=DEVICE)
+    odd = backing[1:]  # contiguous view at a 4-byte offset
+    for params in ([big], [big.clone(), odd]):
+        ours = [torch.nn.Parameter(t) for t in params]
+        theirs = [torch.nn.Parameter(t.detach().clone()) for t in params]
+        opt = adamw.FusedAdamW(ours, lr=1e-2, betas=(0.9, 0.95), weight_decay=0.1)
+        ref = torch.optim.AdamW(theirs, lr=1e-2, betas=(0.9, 0.95), weight_decay=0.1)
+        for a, b in zip(ours, theirs):
+            a.grad = torch.randn_like(a)
+            b.grad = a.grad.clone()
+        opt.step()
+        ref.step()
+        align = opt._addrs[next(iter(opt._addrs))][1][1]
+        assert align == (16 if len(params) == 1 else 1)
+        for a, b in zip(ours, theirs):
+            assert rel_err(a, b) < 1e-6 and rel_err(opt.state[a]["exp_avg"], ref.state[b]["exp_avg"]) < 1e-6
+
+
 def test_make_adamw_routes_by_device() -> None:
     p = torch.nn.Parameter(torch.randn(3, device=DEVICE))
     opt = optim.make_adamw([p], lr=1e-3)
