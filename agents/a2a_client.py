@@ -1,7 +1,9 @@
 """``caramba chat --a2a URL``: a terminal client for any A2A agent (a2a-sdk 1.x).
 
 It resolves the agent card, shows the agent's skills, then sends each line you type as a
-message and streams the answer (status updates and artifact text as they arrive); the
+message and streams the answer (status updates as they arrive, each shown once: the newest
+is held back until the next arrives, and dropped when it is the final answer, which is
+printed as ``<agent> [<state>]> <reply>``); the
 conversation keeps its ``context_id`` so the agent remembers earlier turns. ``/exit`` or
 end of input stops. Errors reaching the agent are reported as :class:`A2AChatError`.
 The ``a2a_chat`` process target does the same from a manifest (``process.url``,
@@ -33,6 +35,7 @@ async def send(client: Any, text: str, context_id: str | None, write: Callable[[
     msg = Message(role=Role.ROLE_USER, message_id=uuid.uuid4().hex, parts=[Part(text=text)],
                   context_id=context_id or "")
     final, state, ctx = "", "unknown", context_id or ""
+    pending = ""  # the newest status text, held back: it is often the final answer itself
     async for resp in client.send_message(SendMessageRequest(message=msg)):
         kind = resp.WhichOneof("payload")
         if kind == "task":
@@ -43,12 +46,16 @@ async def send(client: Any, text: str, context_id: str | None, write: Callable[[
             state, ctx = TaskState.Name(resp.status_update.status.state), resp.status_update.context_id
             said = _text(resp.status_update.status.message.parts)
             if said:
-                write(said)
+                if pending:
+                    write(pending)  # an intermediate message (a sub-agent, a tool step): show it now
+                pending = said
         elif kind == "artifact_update":
             piece = _text(resp.artifact_update.artifact.parts)
             final = final + piece if resp.artifact_update.append else piece
         elif kind == "message":
             final = _text(resp.message.parts)
+    if pending and pending.strip() != final.strip():
+        write(pending)  # the last status text was not the answer: it still has to be shown
     return final, state, ctx
 
 

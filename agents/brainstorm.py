@@ -8,6 +8,9 @@ Non-interactive (``topic`` set, ``caramba brainstorm --topic T --rounds N``):
 3. the lead ends with ranked proposals, each a concrete manifest change (a base preset
    plus ``dotted.path=value`` overrides), parsed and checked with ``validate_manifest``.
 
+Each contribution is printed as it arrives (``persona> text``), and the ranked proposals
+at the end, each with its base, ``--set`` overrides and whether it validated.
+
 Interactive (no topic): a REPL. Plain text goes to the lead; ``@persona text`` routes to
 that team member (``@claude …``); ``/wipe`` clears the shared context; ``/save`` writes
 ``discussion.md``; ``/exit`` (or end of input) stops.
@@ -53,7 +56,21 @@ def _prompt(topic: str, discussion: Discussion, ask: str) -> str:
 async def _say(ctx: ProcessContext, persona: str, discussion: Discussion, prompt: str) -> str:
     text = await ctx.team.ask(persona, prompt)
     discussion.add(persona, text)
+    ctx.io.write(f"{persona}> {text}\n")  # the researcher follows the discussion as it happens
     return text
+
+
+def _show_proposals(ctx: ProcessContext, proposals: list[dict[str, Any]]) -> None:
+    """Print the ranked proposals: what to run, and whether the manifest change validated."""
+    ctx.io.write(f"ranked proposals ({len(proposals)}; {ctx.run.dir / 'proposals.json'}):")
+    for p in proposals:
+        verdict = {True: "valid", False: "INVALID"}.get(p.get("valid"), "not checked")
+        why = f" — {p['rationale']}" if p.get("rationale") else ""
+        ctx.io.write(f"  {p['rank']}. {p['title']} [{verdict}]{why}")
+        sets = " ".join(f"--set '{o}'" for o in p["overrides"])
+        ctx.io.write(f"     base {p['base']} {sets}".rstrip())
+        if p.get("valid") is False and p.get("issues"):
+            ctx.io.write("     " + str(p["issues"]).replace("\n", "\n     "))
 
 
 async def _proposals(ctx: ProcessContext, topic: str, discussion: Discussion) -> list[dict[str, Any]]:
@@ -104,6 +121,7 @@ async def run(ctx: ProcessContext) -> dict[str, Any]:
     proposals = await _proposals(ctx, topic, d)
     write_text(ctx.run.dir / "discussion.md", d.markdown(f"Brainstorm: {topic}"))
     write_json(ctx.run.dir / "proposals.json", proposals)
+    _show_proposals(ctx, proposals)
     await _remember(ctx, d, f"brainstorm {ctx.run.run_id}: {topic}")
     return {"turns": len(d.turns), "proposals": len(proposals)}
 

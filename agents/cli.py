@@ -17,9 +17,12 @@ Keep module-level imports light (typer, rich): heavy libraries load inside comma
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
+
+if TYPE_CHECKING:
+    from caramba.agents.models import ModelOverride
 
 ModelOpt = Annotated[Optional[str], typer.Option("--model", help="LiteLLM model for every persona (e.g. openai/gpt-4o-mini)")]
 ApiBaseOpt = Annotated[Optional[str], typer.Option("--api-base", help="OpenAI-compatible endpoint for --model")]
@@ -36,6 +39,21 @@ def _team(pairs: list[str] | None) -> dict[str, str]:
             raise CarambaError(f"--team '{p}' is not role=persona", fix="e.g. --team lead=research_lead --team claude=claude")
         team[role.strip()] = persona.strip()
     return team
+
+
+def _override(model: str | None, api_base: str | None) -> "ModelOverride | None":
+    """``--model`` / ``--api-base`` → a ``ModelOverride`` (None: each persona's own model).
+
+    ``--api-base`` alone would be ignored (the personas keep their own providers), so it
+    is refused instead of silently doing nothing."""
+    from caramba.agents.models import ModelOverride
+    from caramba.engine.errors import CarambaError
+
+    if api_base and not model:
+        raise CarambaError(f"--api-base {api_base} was given without --model",
+                           fix=f"name the model served there, e.g. --model openai/<model name> --api-base {api_base} "
+                               "(or set llm.model and llm.api_base in caramba.yml)")
+    return ModelOverride(model, api_base) if model else None
 
 
 def register(app: typer.Typer) -> None:
@@ -63,7 +81,6 @@ def register(app: typer.Typer) -> None:
         workspace: WorkspaceOpt = None,
     ) -> None:
         """A team brainstorm: interactive REPL, or --topic/--rounds with ranked manifest proposals."""
-        from caramba.agents.models import ModelOverride
         from caramba.agents.session import ProcessSpec, run_process
         from caramba.workspace import Workspace
 
@@ -73,7 +90,7 @@ def register(app: typer.Typer) -> None:
         if any(v is not None for v in limits.values()):
             process["budget"] = {k: v for k, v in limits.items() if v is not None}
         result = run_process(ProcessSpec("brainstorm", "brainstorm", _team(team), process, where="brainstorm"),
-                             workspace=Workspace(workspace), override=ModelOverride(model, api_base) if model else None)
+                             workspace=Workspace(workspace), override=_override(model, api_base))
         from caramba.agents.budget import describe_totals
 
         typer.echo(f"spent: {describe_totals(result.totals)}")
@@ -89,17 +106,18 @@ def register(app: typer.Typer) -> None:
         from rich.console import Console
         from rich.table import Table
 
-        from caramba.agents.models import ModelOverride, resolve_team_models
+        from caramba.agents.models import resolve_team_models
         from caramba.agents.personas import list_personas, load_persona
         from caramba.engine.errors import CarambaError
         from caramba.workspace import Workspace
 
         ws = Workspace(workspace)
+        override = _override(model, api_base)
         table = Table("persona", "model", "tools", "description")
         for name in list_personas(ws.root):
             p = load_persona(name, ws.root)
             try:
-                shown = resolve_team_models([p], ws.config().llm, ModelOverride(model, api_base) if model else None)[name].describe()
+                shown = resolve_team_models([p], ws.config().llm, override)[name].describe()
             except CarambaError as e:
                 shown = "unusable: " + e.message.splitlines()[-1].split("is not usable: ")[-1].removeprefix("  - ")
             table.add_row(name, shown, ", ".join(p.tools), p.description)
@@ -130,13 +148,12 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Serve the research lead (with its team as sub-agents), or --persona, over A2A."""
         from caramba.agents.a2a_server import serve_a2a
-        from caramba.agents.models import ModelOverride
         from caramba.workspace import Workspace
 
         ws = Workspace(workspace)
         cfg = ws.config().a2a
         serve_a2a(ws, host=host or cfg.host, port=port or cfg.port or 9000,
-                  override=ModelOverride(model, api_base) if model else None, allow_remote=allow_remote,
+                  override=_override(model, api_base), allow_remote=allow_remote,
                   max_cost_usd=max_cost_usd, persona=persona)
 
     app.add_typer(a2a_app, name="a2a")
