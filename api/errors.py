@@ -17,7 +17,9 @@ exception                     status  body
 other ``CarambaError``        400     the message and fix
 ============================  ======  =========================================
 
-FastAPI's own request validation stays 422 with its ``detail`` list (wrong JSON types).
+A request FastAPI itself refuses (malformed JSON, a wrong type, an unknown field or query
+value) is 422 ``error: invalid_request`` with a one-line message per problem
+(``body.path: Input should be a valid string``) and FastAPI's ``detail`` list kept as is.
 No traceback ever reaches a client; anything that is not a ``CarambaError`` is a bug and
 answers 500 ``internal_error`` (logged on the server).
 """
@@ -31,6 +33,8 @@ from typing import Any
 from http import HTTPStatus
 
 from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
@@ -95,6 +99,17 @@ def install_handlers(app: FastAPI) -> None:
         if isinstance(body.get("issues"), list):
             relative_files(body["issues"], request.app.state.deps.workspace.root)  # type: ignore[arg-type]
         return JSONResponse(body, status_code=status_of(exc))
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(_: Request, exc: RequestValidationError) -> JSONResponse:
+        problems = exc.errors()
+        lines = [f"the request body is not valid JSON ({e.get('ctx', {}).get('error', 'decode error')})"
+                 if e.get("type") == "json_invalid" else
+                 f"{'.'.join(str(part) for part in e.get('loc', ())) or 'request'}: {e.get('msg', 'invalid')}"
+                 for e in problems]
+        return JSONResponse({"error": "invalid_request", "message": "; ".join(lines) or "invalid request",
+                             "fix": "see /docs (or /openapi.json) for this route's parameters and body",
+                             "detail": jsonable_encoder(problems)}, status_code=422)
 
     @app.exception_handler(HTTPException)
     async def http_error(_: Request, exc: HTTPException) -> JSONResponse:

@@ -75,10 +75,11 @@ async def layer_catalog(family: Family | None = None,
     docs and config fields."""
     entries = await run_blocking(cat.catalog, family, with_schema=with_schema)
     if name is not None:
-        entries = [e for e in entries if name == e.name or name in e.aliases]
-        if not entries:
+        found = cat.named(entries, name)
+        if not found:
             raise NotFound(f"no component named '{name}'" + (f" in {family}" if family else ""),
-                           fix="GET /api/catalog without 'name' lists every component")
+                           fix=cat.did_you_mean(entries, name) + "GET /api/catalog without 'name' lists every component")
+        entries = found
     return entries
 
 

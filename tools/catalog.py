@@ -132,3 +132,23 @@ def _jsonable(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
             row = {**row, "default": repr(row["default"])}
         out.append(row)
     return out
+
+
+def named(entries: list[CatalogEntry], name: str) -> list[CatalogEntry]:
+    """The entries called ``name`` (or with it as an alias); case is ignored when nothing
+    matches exactly (``attentionlayer`` finds ``AttentionLayer``)."""
+    exact = [e for e in entries if name == e.name or name in e.aliases]
+    if exact:
+        return exact
+    low = name.lower()
+    return [e for e in entries if low == e.name.lower() or low in (a.lower() for a in e.aliases)]
+
+
+def did_you_mean(entries: list[CatalogEntry], name: str) -> str:
+    """``"did you mean 'X'? "`` for the closest names and aliases, or ``""``."""
+    import difflib
+
+    owner = {n.lower(): e.name for e in entries for n in (e.name, *e.aliases)}  # alias → its entry
+    close = difflib.get_close_matches(name.lower(), list(owner), n=6, cutoff=0.6)
+    picks = list(dict.fromkeys(owner[c] for c in close))[:3]
+    return f"did you mean {' or '.join(repr(n) for n in picks)}? " if picks else ""

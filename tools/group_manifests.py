@@ -136,10 +136,12 @@ def register(server: MCPServer, deps: ToolDeps) -> None:
         with their docs and config fields."""
         entries = await run_blocking(cat.catalog, family, with_schema=with_schema)
         if name is not None:
-            entries = [e for e in entries if name == e.name or name in e.aliases]
-            if not entries:
+            found = cat.named(entries, name)
+            if not found:
                 raise CarambaError(f"no component named '{name}'" + (f" in {family}" if family else ""),
-                                   fix="call layer_catalog without 'name' to see every component")
+                                   fix=cat.did_you_mean(entries, name)
+                                   + "call layer_catalog without 'name' to see every component")
+            entries = found
         return Catalog(components=entries)
 
     @server.tool(annotations=READ_ONLY)

@@ -87,7 +87,10 @@ def job_status(deps: ToolDeps, rec: JobRecord) -> JobStatus:
 def _start(deps: ToolDeps, path: str | None, text: str | None, target: str | None,
            overrides: list[str], device: str | None) -> JobRecord:
     from caramba.engine.manifest import load_manifest
+    from caramba.engine.train.device import resolve_device
 
+    if device is not None:
+        resolve_device(device)  # 'banana', or cuda on a CPU-only host: refused now, not as a failed job
     file = manifest_input.materialize(deps, path, text)
     manifest = manifest_input.checked(deps, load_manifest(file, overrides=overrides,
                                                           allow_python_impl=deps.allow_python_impl))

@@ -1,0 +1,88 @@
+"""QA sweep of the MCP tools and the REST API with a researcher's bad input (session 3).
+
+* A run asked for on a device that cannot exist here (``banana``, CUDA on a CPU-only
+  host) is refused by ``run_manifest`` / ``POST /api/runs`` before any job starts; it used
+  to start a job that failed seconds later with the whole log as its message.
+* A request FastAPI itself refuses (malformed JSON, a wrong type, a bad query value) gets
+  the API's documented ``{error, message, fix}`` body (FastAPI's ``detail`` kept); it used
+  to be a bare ``{"detail": [...]}``.
+* The catalog finds a component whatever its case and suggests the closest names for a
+  typo (MCP ``layer_catalog`` and ``GET /api/catalog`` alike).
+"""
+
+from __future__ import annotations
+
+import anyio
+import pytest
+import torch
+from fastapi.testclient import TestClient
+
+from caramba.api.app import ApiOptions, create_app
+from caramba.tests.support.mcp_procs import error_text, stdio_client, structured
+
+TOKEN = "qa-token-123"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+NO_CUDA = not torch.cuda.is_available()
+
+
+@pytest.fixture
+def client(tmp_path):
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    with TestClient(create_app(ApiOptions(workspace=ws, token=TOKEN))) as c:
+        yield c
+
+
+def test_rest_request_errors_have_error_message_fix(client) -> None:
+    r = client.get("/api/catalog", params={"family": "bogus"}, headers=AUTH)
+    body = r.json()
+    assert r.status_code == 422 and body["error"] == "invalid_request"
+    assert body["message"].startswith("query.family: Input should be 'layers'") and "/docs" in body["fix"]
+    assert body["detail"][0]["loc"] == ["query", "family"]                 # FastAPI's list is kept
+    r = client.post("/api/manifests/validate", content=b"{not json", headers={**AUTH, "Content-Type": "application/json"})
+    assert r.status_code == 422 and r.json()["message"].startswith("the request body is not valid JSON (")
+    r = client.post("/api/manifests/validate", json={"path": 3, "bogus": 1}, headers=AUTH)
+    msg = r.json()["message"]
+    assert r.status_code == 422 and "body.path: Input should be a valid string" in msg
+    assert "body.bogus: Extra inputs are not permitted" in msg
+
+
+def test_rest_run_on_an_impossible_device_is_refused_before_a_job(client) -> None:
+    devices = ["banana", "cuda:0"] if NO_CUDA else ["banana", f"cuda:{torch.cuda.device_count()}"]
+    for device in devices:
+        r = client.post("/api/runs", json={"path": "preset:mlp_classifier", "device": device}, headers=AUTH)
+        assert r.status_code == 400, r.text
+        body = r.json()
+        assert f"'{device}'" in body["message"] and body["fix"], body
+    assert "unknown device 'banana'" in client.post("/api/runs", json={"path": "preset:mlp_classifier", "device": "banana"},
+                                                    headers=AUTH).json()["message"]
+    assert client.get("/api/runs", headers=AUTH).json()["total"] == 0           # nothing was started
+
+
+def test_rest_catalog_case_and_did_you_mean(client) -> None:
+    r = client.get("/api/catalog", params={"name": "attentionlayer"}, headers=AUTH)
+    assert r.status_code == 200 and [e["name"] for e in r.json()] == ["AttentionLayer"]
+    r = client.get("/api/catalog", params={"name": "Attentionlayr"}, headers=AUTH)
+    assert r.status_code == 404
+    assert r.json()["fix"].startswith("did you mean 'AttentionLayer'"), r.json()
+    r = client.get("/api/catalog", params={"name": "zzzzqqq"}, headers=AUTH)
+    assert r.status_code == 404 and "did you mean" not in r.json()["fix"]
+
+
+def test_mcp_device_and_catalog_errors(tmp_path) -> None:
+    async def main() -> None:
+        async with stdio_client(tmp_path) as c:
+            bad = await c.call_tool("run_manifest", {"path": "preset:mlp_classifier", "device": "banana"})
+            text = error_text(bad)
+            assert "unknown device 'banana'" in text and "fix: use auto, cpu, cuda or cuda:N" in text
+            if NO_CUDA:
+                text = error_text(await c.call_tool("run_manifest", {"path": "preset:mlp_classifier", "device": "cuda"}))
+                assert "CUDA is not available on this machine" in text
+            assert structured(await c.call_tool("list_runs", {}))["jobs"] == []
+            text = error_text(await c.call_tool("layer_catalog", {"name": "Attentionlayr"}))
+            assert "did you mean 'AttentionLayer'" in text
+            found = structured(await c.call_tool("layer_catalog", {"name": "ATTENTION", "family": "layers"}))
+            assert [e["name"] for e in found["components"]] == ["AttentionLayer"]
+
+    anyio.run(main)
+    assert not (tmp_path / "runs").exists()
