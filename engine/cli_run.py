@@ -51,6 +51,7 @@ def run(
     rdzv_endpoint: Annotated[str | None, typer.Option("--rdzv-endpoint", help="HOST:PORT where the nodes meet (multi-node)")] = None,
 ) -> None:
     """Run an experiment target: train its runs, write checkpoints, metrics and artifacts."""
+    import shlex
     import sys
 
     from rich.console import Console
@@ -97,9 +98,11 @@ def run(
         for hook in finish_hooks:
             hook(result)
     if result.state != "completed":
-        if main_rank:
-            out.print(f"run {result.state} at {result.run_dir} — continue with: caramba run {file} "
-                      f"--target {result.target} --run-id {result.run_id} --resume")
+        if main_rank:  # the same manifest, overrides and flags: a resume must train the same experiment
+            again = ["caramba", "run", str(file), "--target", result.target, "--run-id", result.run_id, "--resume",
+                     *(a for spec in set_ or [] for a in ("--set", spec)), *(["--device", device] if device else []),
+                     *(["--allow-python-impl"] if allow_python_impl else [])]
+            out.print(f"run {result.state} at {result.run_dir} — continue with: {escape(shlex.join(again))}")
         raise typer.Exit(130)
     if not main_rank:
         return

@@ -66,6 +66,10 @@ def run_target(manifest: Any, target: str | None = None, run_id: str | None = No
     from caramba.engine.verify.apples import enforce_apples_to_apples
 
     enforce_apples_to_apples(manifest)
+    from caramba.engine.train.device import resolve_device
+
+    for run in tgt.runs:  # a device that does not exist here fails before any run directory is made
+        resolve_device(device or getattr(run.train, "device", "auto"))
     log_opts = resolve_logging(manifest.defaults.logging)
     check_wandb(log_opts)
     ws = workspace or Workspace()
@@ -93,8 +97,15 @@ def _run_target(manifest: Any, tgt: Any, ws: Workspace, folder: Path, parallel: 
     from caramba.engine.train.recorder import RunRecorder
     from caramba.engine.train.rundir import RunInfo, choose_run_dir, write_text
     from caramba.engine.train.signals import StopSignals
+    from caramba.engine.train.resume_check import check_resume_manifest
 
-    run_dir, rid, resuming = parallel.share(lambda: choose_run_dir(folder, run_id=run_id, resume=resume))
+    def decide() -> tuple[Path, str, bool, list[str]]:
+        chosen_dir, chosen_id, is_resume = choose_run_dir(folder, run_id=run_id, resume=resume)
+        changed = (check_resume_manifest(chosen_dir / "manifest.yml", manifest, chosen_id)
+                   if is_resume else [])  # refuses a resume that would train a different experiment
+        return chosen_dir, chosen_id, is_resume, changed
+
+    run_dir, rid, resuming, changes = parallel.share(decide)
     argv = list(sys.argv) if argv is None else argv
     roster = parallel.roster()  # every rank's pid and host (collective)
     if not parallel.is_main:
@@ -104,6 +115,8 @@ def _run_target(manifest: Any, tgt: Any, ws: Workspace, folder: Path, parallel: 
         run_dir.mkdir(parents=True, exist_ok=True)
         if resuming:
             info = RunInfo.resume(run_dir, argv)
+            if changes:  # allowed changes (steps, cadence, device, logging): the saved manifest follows
+                write_text(run_dir / "manifest.yml", manifest.resolved_yaml())
         else:
             write_text(run_dir / "manifest.yml", manifest.resolved_yaml())
             info = RunInfo.start(run_dir, manifest=manifest.name, target=tgt.name, run_id=rid, argv=argv)
@@ -120,6 +133,8 @@ def _run_target(manifest: Any, tgt: Any, ws: Workspace, folder: Path, parallel: 
     try:
         with StopSignals() as stop:
             recorder.event("target_started", None, target=tgt.name, run_id=rid, run_dir=str(run_dir), resumed=resuming)
+            if changes:
+                recorder.event("manifest_changed", None, changes=changes)
             from caramba.engine.train.target import _manifest_dir, train_target
             from caramba.engine.verify.hooks import PostRun
 

@@ -10,7 +10,8 @@ Path syntax (the same paths error messages print)::
 The value is read as a YAML value (``5`` is an int, ``true`` a bool, ``[1, 2]`` a
 list, ``1e-3`` a numeric string the schema turns into a float). Every step of the path
 must exist, except that the last key may be new in a mapping (the schema then checks it
-is a real field). An unknown path is an error with a did-you-mean.
+is a real field). An unknown path is an error with a did-you-mean, and so is a variable
+the manifest neither defines in ``vars`` nor uses as ``${name}`` (it would change nothing).
 """
 
 from __future__ import annotations
@@ -113,6 +114,32 @@ def apply_override(data: dict[str, Any], segments: list[str | int], value: Any) 
     return tuple(path)
 
 
+def _mentions(node: Any, pattern: re.Pattern[str]) -> bool:
+    if isinstance(node, str):
+        return pattern.search(node) is not None
+    if isinstance(node, dict):
+        return any(_mentions(v, pattern) for v in node.values())
+    if isinstance(node, list):
+        return any(_mentions(v, pattern) for v in node)
+    return False
+
+
+def _unknown_var(data: dict[str, Any], segments: list[str | int]) -> tuple[str, str] | None:
+    """``(message, fix)`` when ``--set vars.NAME=…`` names a variable the manifest neither
+    defines nor uses: the value would change nothing (usually a typo, e.g. ``vars.step``)."""
+    if len(segments) != 2 or segments[0] != "vars":
+        return None
+    name = str(segments[1])
+    defined = data.get("vars") if isinstance(data.get("vars"), dict) else {}
+    if name in defined or _mentions(data, re.compile(r"\$\{\s*" + re.escape(name) + r"\s*\}")):
+        return None
+    known = [str(k) for k in defined]
+    close = did_you_mean(name, known)
+    fix = (f"did you mean 'vars.{close}'?" if close else
+           f"variables here: {', '.join(known)}" if known else "this manifest defines no vars; set the field itself")
+    return f"unknown variable '{name}': the manifest neither defines nor uses it, so this --set would change nothing", fix
+
+
 def apply_overrides(data: dict[str, Any], specs: list[str], smap: SourceMap, issues: IssueCollector,
                     *, vars_only: bool) -> None:
     """Apply the ``--set`` specs that touch ``vars`` (``vars_only``) or everything else."""
@@ -124,6 +151,10 @@ def apply_overrides(data: dict[str, Any], specs: list[str], smap: SourceMap, iss
                 issues.add_at(Origin(OVERRIDE_FILE, None, None, ()), (), str(e), fix=e.fix)
             continue
         if (segments[0] == "vars") != vars_only:
+            continue
+        unknown = _unknown_var(data, segments)
+        if unknown is not None:
+            issues.add_at(Origin(OVERRIDE_FILE, None, None, ()), (raw_path,), unknown[0], fix=unknown[1])
             continue
         try:
             path = apply_override(data, segments, value)
