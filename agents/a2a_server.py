@@ -75,8 +75,9 @@ def check_host(host: str, allow_remote: bool) -> None:
 def serve_a2a(ws: Workspace, *, host: str, port: int, override: ModelOverride | None = None,
               allow_remote: bool = False, max_cost_usd: float | None = None, persona: str = LEAD) -> None:
     """Serve ``persona`` (with its sub-agents) until interrupted (blocking)."""
-    import uvicorn
     from google.adk.a2a.utils.agent_to_a2a import to_a2a
+
+    from caramba.tools.transports import listen_socket, run_uvicorn
 
     check_host(host, allow_remote)
     lead = load_persona(persona, ws.root)
@@ -84,6 +85,7 @@ def serve_a2a(ws: Workspace, *, host: str, port: int, override: ModelOverride | 
     settings = resolve_team_models(personas, ws.config().llm, override)        # exit 2 before anything starts
     budget = Budget(max_llm_calls=10**9, max_tokens=10**15, max_cost_usd=max_cost_usd, max_wall_s=10**9)
     check_priced(budget, {n: s.model for n, s in settings.items()})
+    sock = listen_socket(host, port)  # a busy port is an error before anything is started or written
     run = ProcessRun(ws.runs_dir, "a2a", persona, "a2a_server", argv=sys.argv)
     run.emit("process_started", process="a2a_server", url=f"http://{host}:{port}",
              team=[p.name for p in personas], remote=[r.model_dump() for r in lead.remote_sub_agents()],
@@ -98,8 +100,7 @@ def serve_a2a(ws: Workspace, *, host: str, port: int, override: ModelOverride | 
         app = to_a2a(agent, host=host, port=port, agent_card=agent_card(host, port, lead.description, persona))
         print(f"caramba a2a: serving {persona} at http://{host}:{port} "
               f"(card: /.well-known/agent-card.json; transcript {run.dir})", file=sys.stderr, flush=True)
-        uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False,
-                                      lifespan="on", timeout_graceful_shutdown=3)).run()
+        run_uvicorn(app, sock, lifespan="on", timeout_graceful_shutdown=3)
     except BaseException:
         state = "failed"
         raise

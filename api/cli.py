@@ -38,11 +38,10 @@ def register(app: typer.Typer) -> None:
         no_auth: Annotated[bool, typer.Option("--no-auth", help="no bearer token (loopback binds only)")] = False,
     ) -> None:
         """Serve the REST API (OpenAPI at /docs) and the live run dashboard."""
-        import uvicorn
-
         from caramba.api.app import ApiOptions, create_app
         from caramba.api.security import API_TOKEN_ENV, api_token
         from caramba.tools.auth import AuthError, check_bind, is_loopback
+        from caramba.tools.transports import listen_socket, run_uvicorn
         from caramba.workspace import Workspace
 
         ws = Workspace(workspace)
@@ -59,6 +58,7 @@ def register(app: typer.Typer) -> None:
         app = create_app(ApiOptions(workspace=ws.root, token=None if token is None else token.value,
                                     allow_python_impl=allow_python_impl, max_jobs=max_jobs,
                                     allowed_origins=tuple(allow_origin or ()), max_body_bytes=max_body))
+        sock = listen_socket(bind, bind_port)  # a busy port is an error here, before the links are printed
         shown = "127.0.0.1" if bind in ("0.0.0.0", "::") else bind
         link = f"http://{shown}:{bind_port}/dashboard/"
         if token is not None and token.source in ("generated", "file"):
@@ -68,5 +68,4 @@ def register(app: typer.Typer) -> None:
             link += "#token=<your token>"  # a managed secret (env/config) is never printed
         print(f"caramba serve: API http://{shown}:{bind_port}/api (docs /docs), workspace {ws.root}\n"
               f"  dashboard: {link}", file=sys.stderr, flush=True)
-        config = uvicorn.Config(app, host=bind, port=bind_port, log_level="warning", access_log=False)
-        uvicorn.Server(config).run()
+        run_uvicorn(app, sock)

@@ -86,3 +86,26 @@ def test_mcp_device_and_catalog_errors(tmp_path) -> None:
 
     anyio.run(main)
     assert not (tmp_path / "runs").exists()
+
+
+def test_servers_refuse_a_busy_or_impossible_port_before_announcing(tmp_path) -> None:
+    import socket
+
+    from caramba.tests.support.agents import caramba
+
+    busy = socket.socket()
+    busy.bind(("127.0.0.1", 0))
+    busy.listen()
+    port = busy.getsockname()[1]
+    try:
+        for args in (["serve"], ["mcp", "serve", "--http"],
+                     ["a2a", "serve", "--model", "openai/x", "--api-base", "http://127.0.0.1:9/v1"]):
+            done = caramba(tmp_path, *args, "--port", str(port), timeout=120)
+            assert done.returncode == 2, (args, done.stderr)
+            assert f"error: port {port} on 127.0.0.1 is already in use" in done.stderr, done.stderr
+            assert "serving" not in done.stderr and "Traceback" not in done.stderr, done.stderr
+    finally:
+        busy.close()
+    done = caramba(tmp_path, "serve", "--port", "99999", timeout=120)
+    assert done.returncode == 2 and "port 99999 is out of range" in done.stderr and "Traceback" not in done.stderr
+    assert not (tmp_path / "runs").exists()  # a2a serve wrote no transcript for a server that never ran

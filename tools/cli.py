@@ -50,20 +50,21 @@ def register(app: typer.Typer) -> None:
             serve_stdio(server)
             return
         from caramba.tools.auth import check_bind, load_or_create_token
-        from caramba.tools.transports import serve_http
+        from caramba.tools.transports import listen_socket, serve_http
 
         cfg = deps.workspace.config().mcp
         bind = host or cfg.host
         bind_port = port or cfg.port or 8765
         token = None if no_auth else load_or_create_token(deps.workspace)
         check_bind(bind, token)
+        sock = listen_socket(bind, bind_port)  # a busy port is an error here, before "serving" is printed
         if token is not None and token.source == "generated":
             # printed once, here, on first start; never through logging
             print(f"caramba mcp: generated bearer token (stored in {deps.workspace.state_dir / 'mcp_token'}):\n"
                   f"  {token.value}", file=sys.stderr, flush=True)
         print(f"caramba mcp: serving http://{bind}:{bind_port}/mcp (workspace {deps.workspace.root}, "
               f"{'no auth' if token is None else 'bearer token required'})", file=sys.stderr, flush=True)
-        serve_http(server, host=bind, port=bind_port, token=None if token is None else token.value,
+        serve_http(server, sock=sock, token=None if token is None else token.value,
                    allowed_origins=tuple(allow_origin or ()))
 
     app.add_typer(mcp_app, name="mcp")

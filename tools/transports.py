@@ -6,11 +6,19 @@
 * **HTTP**: the SDK's streamable-HTTP Starlette app at ``/mcp``, wrapped in
   :class:`~caramba.tools.auth.BearerAndOriginMiddleware` and served by uvicorn. Binds
   127.0.0.1 unless told otherwise; a non-loopback bind needs a token.
+
+Every caramba server (``mcp serve --http``, ``serve``, ``a2a serve``) binds its socket with
+:func:`listen_socket` *before* announcing its address and hands it to uvicorn
+(:func:`run_uvicorn`), so a busy port, a port out of range or an address this machine does
+not have is one ``error: … fix: …`` line (exit 2) instead of a uvicorn log or traceback
+after a "serving …" line that was not true.
 """
 
 from __future__ import annotations
 
+import errno
 import logging
+import socket
 import sys
 from typing import Any
 
@@ -18,6 +26,7 @@ import anyio
 from mcp.server.mcpserver import MCPServer
 from mcp.server.transport_security import TransportSecuritySettings
 
+from caramba.engine.errors import CarambaError
 from caramba.tools.auth import LOCAL_ORIGINS, BearerAndOriginMiddleware, is_loopback
 
 
@@ -54,12 +63,44 @@ def http_app(server: MCPServer, *, host: str, token: str | None,
     return BearerAndOriginMiddleware(app, token, allowed_origins)
 
 
-def serve_http(server: MCPServer, *, host: str, port: int, token: str | None,
-               allowed_origins: tuple[str, ...] = (), log_level: str = "warning") -> None:
-    """Serve on ``http://host:port/mcp`` until interrupted."""
+def listen_socket(host: str, port: int, *, option: str = "--port") -> socket.socket:
+    """A bound TCP socket for ``host:port`` (SO_REUSEADDR, as uvicorn binds), or a
+    ``CarambaError`` saying what is wrong with the address and how to fix it."""
+    if not 1 <= port <= 65535:
+        raise CarambaError(f"port {port} is out of range", fix=f"pass {option} with a number from 1 to 65535")
+    try:
+        family, kind, proto, _, addr = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+    except socket.gaierror as e:
+        raise CarambaError(f"cannot bind to host '{host}': {e.strerror}",
+                           fix="pass --host 127.0.0.1 (the default) or an address of this machine") from None
+    sock = socket.socket(family, kind, proto)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(addr)
+    except OSError as e:
+        sock.close()
+        if e.errno == errno.EADDRINUSE:
+            raise CarambaError(f"port {port} on {host} is already in use",
+                               fix=f"stop the program using it, or pick another port with {option}") from None
+        raise CarambaError(f"cannot bind to {host}:{port}: {e.strerror}",
+                           fix="pass --host 127.0.0.1 (the default) or an address of this machine, "
+                               "and a port you may open (>= 1024 without root)") from None
+    sock.set_inheritable(True)
+    return sock
+
+
+def run_uvicorn(app: Any, sock: socket.socket, *, log_level: str = "warning", **config: Any) -> None:
+    """Serve ``app`` with uvicorn on the already bound ``sock`` until interrupted."""
     import uvicorn
 
+    host, port = sock.getsockname()[:2]
+    cfg = uvicorn.Config(app, host=host, port=port, log_level=log_level, access_log=False, **config)
+    uvicorn.Server(cfg).run(sockets=[sock])
+
+
+def serve_http(server: MCPServer, *, sock: socket.socket, token: str | None,
+               allowed_origins: tuple[str, ...] = (), log_level: str = "warning") -> None:
+    """Serve on ``http://host:port/mcp`` (``sock`` from :func:`listen_socket`) until interrupted."""
+    host = sock.getsockname()[0]
     app = http_app(server, host=host, token=token, allowed_origins=allowed_origins)
-    config = uvicorn.Config(app, host=host, port=port, log_level=log_level, access_log=False,
-                            lifespan="on")
-    uvicorn.Server(config).run()
+    run_uvicorn(app, sock, log_level=log_level, lifespan="on")
