@@ -83,9 +83,31 @@ def test_mcp_device_and_catalog_errors(tmp_path) -> None:
             assert "did you mean 'AttentionLayer'" in text
             found = structured(await c.call_tool("layer_catalog", {"name": "ATTENTION", "family": "layers"}))
             assert [e["name"] for e in found["components"]] == ["AttentionLayer"]
+            await _prompt_errors(c)
 
     anyio.run(main)
     assert not (tmp_path / "runs").exists()
+
+
+async def _prompt_errors(c) -> None:
+    """Prompts: bad arguments are INVALID_PARAMS naming what the prompt takes (the SDK said
+    "Internal server error"); an unknown job is refused; ``preset:<name>`` works like in the tools."""
+    from mcp.shared.exceptions import MCPError
+    from mcp_types import INVALID_PARAMS
+
+    cases = [("explain_run", {}, "prompt 'explain_run' arguments: missing job_id\n  fix: it takes job_id"),
+             ("review_manifest", {"path": "preset:dba"},
+              "prompt 'review_manifest' arguments: missing manifest; unknown path\n  fix: it takes manifest"),
+             ("propose_ablation", {"manifest": "preset:dba", "questoin": "x"}, "unknown questoin"),
+             ("no_such_prompt", {}, "no prompt named 'no_such_prompt'"),
+             ("explain_run", {"job_id": "nope"}, "no job 'nope' in this workspace"),
+             ("review_manifest", {"manifest": "preset:nope"}, "no preset named 'nope'")]
+    for name, args, expected in cases:
+        with pytest.raises(MCPError) as err:
+            await c.get_prompt(name, args)
+        assert err.value.error.code == INVALID_PARAMS and expected in err.value.error.message, (name, err.value.error)
+    text = (await c.get_prompt("review_manifest", {"manifest": "preset:mlp_classifier"})).messages[0].content.text
+    assert "name: mlp_classifier" in text and "validate_manifest" in text
 
 
 def test_servers_refuse_a_busy_or_impossible_port_before_announcing(tmp_path) -> None:

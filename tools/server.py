@@ -77,4 +77,5 @@ def build_server(options: ServerOptions | None = None) -> tuple[MCPServer, ToolD
         group.register(server, deps)
     resources.register(server, deps)
     prompts.register(server, deps)
+    server.middleware.append(prompts.arguments_middleware(server))  # needs the server's prompt list
     return server, deps
