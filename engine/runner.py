@@ -74,6 +74,10 @@ def run_target(manifest: Any, target: str | None = None, run_id: str | None = No
     check_wandb(log_opts)
     ws = workspace or Workspace()
     folder = target_dir(ws.runs_dir, manifest.name, tgt.name)
+    from caramba.engine.train.init_weights import check_start_weights
+    from caramba.engine.train.target import _manifest_dir
+
+    check_start_weights(manifest, tgt, folder, workspace_root=ws.root, manifest_dir=_manifest_dir(manifest))
     parallel = open_parallel(tgt, device=device)  # a process group when the runs set train.distributed
     try:
         return _run_target(manifest, tgt, ws, folder, parallel, log_opts, run_id=run_id, resume=resume,

@@ -10,16 +10,20 @@ Path syntax (the same paths error messages print)::
 The value is read as a YAML value (``5`` is an int, ``true`` a bool, ``[1, 2]`` a
 list, ``1e-3`` a numeric string the schema turns into a float). Every step of the path
 must exist, except that the last key may be new in a mapping (the schema then checks it
-is a real field). An unknown path is an error with a did-you-mean, and so is a variable
+is a real field) and that an optional section of the schema the manifest leaves out is
+created (``defaults.logging.eval_iters=2`` works without a ``defaults:`` block). An unknown path is an error with a did-you-mean, and so is a variable
 the manifest neither defines in ``vars`` nor uses as ``${name}`` (it would change nothing).
 """
 
 from __future__ import annotations
 
 import re
+import types
+import typing
 from typing import Any
 
 import yaml
+from pydantic import BaseModel
 
 from caramba.engine.manifest.source import (
     OVERRIDE_FILE, IssueCollector, Origin, SourceMap, YPath, did_you_mean, format_path,
@@ -99,9 +103,12 @@ def apply_override(data: dict[str, Any], segments: list[str | int], value: Any) 
                 node = node[idx]
         elif isinstance(node, dict):
             key = str(seg)
+            if key not in node and not last and _schema_section([*path, key]):
+                node[key] = {}  # an optional section the manifest left out, e.g. defaults.logging
             if key not in node and not last:
-                close = did_you_mean(key, [str(k) for k in node])
-                fix = f"did you mean '{close}'?" if close else f"keys here: {', '.join(map(str, node)) or 'none'}"
+                known = list(dict.fromkeys([*map(str, node), *_schema_keys(path)]))
+                close = did_you_mean(key, known)
+                fix = f"did you mean '{close}'?" if close else f"keys here: {', '.join(known) or 'none'}"
                 raise OverrideError(f"{where}: no key '{key}'", fix)
             path.append(key)
             if last:
@@ -112,6 +119,44 @@ def apply_override(data: dict[str, Any], segments: list[str | int], value: Any) 
             raise OverrideError(f"{where}: a {type(node).__name__} value has no '{seg}'",
                                 "the path goes one step too deep")
     return tuple(path)
+
+
+def _models_in(tp: Any) -> list[Any]:
+    """The pydantic models (or ``dict`` for a free mapping) a field annotation can hold."""
+    origin = typing.get_origin(tp)
+    if origin is typing.Annotated:
+        return _models_in(typing.get_args(tp)[0])
+    if origin in (typing.Union, types.UnionType, list):
+        return [m for arg in typing.get_args(tp) for m in _models_in(arg)]
+    if tp is dict or origin is dict:
+        return [dict]
+    return [tp] if isinstance(tp, type) and issubclass(tp, BaseModel) else []
+
+
+def _schema_models(path: list[str | int]) -> list[Any]:
+    """What the manifest schema allows at ``path`` (list positions skipped): pydantic models,
+    ``dict`` for a free mapping, or nothing when ``path`` is not a section of the schema."""
+    from caramba.engine.manifest.schema import Manifest
+
+    models: list[Any] = [Manifest]
+    for seg in path:
+        if isinstance(seg, int):
+            continue
+        fields = [m.model_fields[seg] for m in models if m is not dict and seg in m.model_fields]
+        models = [m for f in fields for m in _models_in(f.annotation)]
+        if not models:
+            break
+    return models
+
+
+def _schema_section(path: list[str | int]) -> bool:
+    """True when ``path`` is a mapping-valued section of the schema, e.g. ``defaults``,
+    ``defaults.logging``, ``targets[0].runs[0].train``: a missing one may be created."""
+    return bool(_schema_models(path))
+
+
+def _schema_keys(path: list[str | int]) -> list[str]:
+    return sorted({k for m in _schema_models(path) if m is not dict for k in m.model_fields})
 
 
 def _mentions(node: Any, pattern: re.Pattern[str]) -> bool:

@@ -42,7 +42,7 @@ def _completed_runs(target_folder: Path) -> list[Path]:
 
 
 def resolve_start_weights(spec: str, *, run_dir: Path, manifest_dir: Path | None, workspace_root: Path,
-                          target_names: list[str]) -> Path:
+                          target_names: list[str], manifest_file: str | None = None) -> Path:
     """The ``model.safetensors`` file that ``runs[].checkpoint: spec`` names."""
     head, sep, run_id = spec.partition("/")
     if sep and head in target_names and "/" not in run_id:
@@ -50,7 +50,7 @@ def resolve_start_weights(spec: str, *, run_dir: Path, manifest_dir: Path | None
         done = _completed_runs(folder)
         if not done:
             raise CarambaError(f"checkpoint '{spec}': target '{head}' has no completed run under {folder}",
-                               fix=f"run it first: caramba run <manifest> --target {head}")
+                               fix=f"run it first: caramba run {manifest_file or '<manifest>'} --target {head}")
         latest = latest_checkpoint(done[-1] / "checkpoints" / run_id)
         if latest is None:
             raise CarambaError(f"checkpoint '{spec}': run {done[-1].name} of target '{head}' has no checkpoints "
@@ -65,6 +65,29 @@ def resolve_start_weights(spec: str, *, run_dir: Path, manifest_dir: Path | None
             return c
     raise CarambaError(f"checkpoint '{spec}' not found (tried {', '.join(str(c) for c in candidates)})",
                        fix="give '<target>/<run id>' of an earlier target of this manifest, or a checkpoint folder")
+
+
+def check_start_weights(manifest: Any, tgt: Any, target_folder: Path, *, workspace_root: Path,
+                        manifest_dir: Path | None) -> None:
+    """Resolve every ``runs[].checkpoint`` of ``tgt`` before its run directory is made, so a
+    missing pretrain run is a located manifest error (file:line) and leaves no failed run."""
+    from caramba.engine.errors import ManifestError
+
+    issues = []
+    names = [t.name for t in manifest.targets]
+    for j, run in enumerate(tgt.runs):
+        spec = getattr(run, "checkpoint", None)
+        if not spec:
+            continue
+        try:
+            resolve_start_weights(spec, run_dir=target_folder / "_", manifest_dir=manifest_dir,
+                                  workspace_root=workspace_root, target_names=names,
+                                  manifest_file=manifest.source_file)
+        except CarambaError as e:
+            issues.append(manifest.issue(("targets", manifest.targets.index(tgt), "runs", j, "checkpoint"),
+                                         e.message, fix=e.fix))
+    if issues:
+        raise ManifestError(issues)
 
 
 def load_start_weights(system: nn.Module, path: Path) -> None:
