@@ -38,8 +38,8 @@ def _emit(data: Any, as_json: bool, columns: tuple[str, ...] = (), title: str = 
         return
     cols = columns or tuple(rows[0].keys())
     t = Table(title=title or None)
-    for c in cols:
-        t.add_column(c)
+    for c in cols:  # fold, never elide: a qualname cut to "pkg.mod.Cla…" is lost to the reader
+        t.add_column(c, overflow="fold")
     for r in rows:
         t.add_row(*("" if r.get(c) is None else str(r.get(c)) for c in cols))
     console.print(t)

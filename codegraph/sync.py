@@ -38,7 +38,8 @@ from typing import Any
 
 from caramba.codegraph import store
 from caramba.codegraph.manifests import parse_manifest
-from caramba.codegraph.parse import FileFacts, content_hash, parse_python
+from caramba.codegraph.parse import FileFacts, content_hash
+from caramba.codegraph.parse_pool import parse_many
 from caramba.codegraph.resolve import SymbolTable, link, link_bases
 from caramba.codegraph.sync_lock import LOCK_WAIT_S, SyncLock
 from caramba.engine.errors import CarambaError
@@ -89,7 +90,10 @@ def module_name(rel: str, prefix: str) -> str:
 
 
 def discover(root: Path) -> dict[str, Path]:
-    """Relative posix path → file, for every Python and YAML file under ``root``."""
+    """Relative posix path → file, for every Python and YAML file under ``root`` (resolved).
+    Symlinked folders are not entered, and symlinked files are indexed only when they point
+    inside ``root``: a sync never reads files outside the folder it was given (the MCP
+    server lets agents sync workspace folders only)."""
     out: dict[str, Path] = {}
     for dirpath, dirnames, filenames in os.walk(root):
         dirnames[:] = sorted(d for d in dirnames if d not in SKIP_DIRS and not d.startswith(".")
@@ -97,6 +101,8 @@ def discover(root: Path) -> dict[str, Path]:
         for fn in filenames:
             if fn.endswith((".py", ".yml", ".yaml")):
                 p = Path(dirpath) / fn
+                if p.is_symlink() and not p.resolve().is_relative_to(root):
+                    continue
                 out[p.relative_to(root).as_posix()] = p
     return out
 
@@ -161,44 +167,6 @@ def _sync_locked(db: Any, root: Path, name: str, key: str, lock_wait_s: float, r
         store.write_counts(g)
         lock.refresh()
         db.connection.execute_command("RENAME", tmp_key, key)
-
-
-PARALLEL_MIN_FILES = 64  # below this, starting worker processes costs more than it saves
-
-
-def _parse_job(job: tuple[bytes, str, str]) -> FileFacts:
-    return parse_python(job[0], path=job[1], module=job[2])
-
-
-def parse_many(jobs: list[tuple[bytes, str, str]], tick: Any,
-               parsed: Callable[[int], None] = lambda n: None) -> list[FileFacts]:
-    """Parse ``(source, path, module)`` jobs, on every core for big batches (``ast`` parsing
-    is CPU-bound and holds the GIL). ``tick`` keeps the sync lock alive meanwhile;
-    ``parsed(n)`` is told every 16 files how many are done."""
-    workers = min(os.cpu_count() or 1, 8)
-    if len(jobs) < PARALLEL_MIN_FILES or workers < 2:
-        out = []
-        for i, job in enumerate(jobs):
-            out.append(_parse_job(job))
-            if i % 16 == 15:
-                parsed(i + 1)
-            if i % 200 == 199:
-                tick()
-        return out
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
-
-    # fork: the workers need no imports of their own (the parent has loaded the parser)
-    ctx = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn")
-    out = []
-    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
-        for i, facts in enumerate(pool.map(_parse_job, jobs, chunksize=16)):
-            out.append(facts)
-            if i % 16 == 15:
-                parsed(i + 1)
-            if i % 200 == 199:
-                tick()
-    return out
 
 
 def _apply(g: Any, root: Path, data: dict[str, bytes], changed: list[str], deleted: list[str],
