@@ -45,7 +45,7 @@ async def send(client: Any, text: str, context_id: str | None, write: Callable[[
         elif kind == "status_update":
             state, ctx = TaskState.Name(resp.status_update.status.state), resp.status_update.context_id
             said = _text(resp.status_update.status.message.parts)
-            if said:
+            if said and said != pending:  # the same text twice in a row is shown once
                 if pending:
                     write(pending)  # an intermediate message (a sub-agent, a tool step): show it now
                 pending = said
@@ -54,7 +54,9 @@ async def send(client: Any, text: str, context_id: str | None, write: Callable[[
             final = final + piece if resp.artifact_update.append else piece
         elif kind == "message":
             final = _text(resp.message.parts)
-    if pending and pending.strip() != final.strip():
+    if not final.strip():
+        final = pending  # no artifact (e.g. a failed task): the last status text is the answer
+    elif pending and pending.strip() != final.strip():
         write(pending)  # the last status text was not the answer: it still has to be shown
     return final, state, ctx
 

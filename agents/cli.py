@@ -129,9 +129,14 @@ def register(app: typer.Typer) -> None:
         message: Annotated[Optional[str], typer.Option("--message", "-m", help="send one message and exit")] = None,
     ) -> None:
         """Talk to an A2A agent (streams its replies)."""
-        from caramba.agents.a2a_client import chat_loop
+        from caramba.agents.a2a_client import A2AChatError, chat_loop
 
-        chat_loop(a2a, message)
+        exchanges = chat_loop(a2a, message)
+        if message is not None and exchanges and exchanges[-1][0] != "TASK_STATE_COMPLETED":
+            # scripts calling `caramba chat -m` must see that the agent did not answer
+            raise A2AChatError(f"the agent's task ended {exchanges[-1][0]}",
+                               fix="see the agent server's log (for `caramba a2a serve`: its terminal and the "
+                                   "transcript under runs/a2a/)")
 
     a2a_app = typer.Typer(help="caramba's research lead over the A2A protocol.", no_args_is_help=True)
 

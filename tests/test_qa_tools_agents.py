@@ -7,7 +7,9 @@ OpenAI-compatible server (the only fake), ADK, MCP, A2A.
   ranked proposals (base, ``--set`` overrides, valid or not) — it used to print only the
   spend line and the run directory.
 * ``caramba chat`` shows each reply once (the final answer was printed twice: streamed as
-  a status update, then again as the final line), while intermediate messages still stream.
+  a status update, then again as the final line), while intermediate messages still stream;
+  a failed task shows its error as the reply (it was an empty reply after the error printed
+  twice) and ``chat -m`` exits 2 (it exited 0).
 * ``--api-base`` without ``--model`` is refused (it used to be silently ignored).
 """
 
@@ -74,6 +76,7 @@ def test_chat_prints_each_reply_once(tmp_path: Path, scripted_llm: ScriptedLLM) 
     try:
         _wait_listening(proc, port, err)
         chat = caramba(tmp_path, "chat", "--a2a", f"http://127.0.0.1:{port}", "-m", "which preset is smallest?")
+        failed = caramba(tmp_path, "chat", "--a2a", f"http://127.0.0.1:{port}", "-m", "nothing is scripted now")
     finally:
         stop_process(proc)
     assert chat.returncode == 0, chat.stderr
@@ -82,3 +85,10 @@ def test_chat_prints_each_reply_once(tmp_path: Path, scripted_llm: ScriptedLLM) 
     assert "[TASK_STATE_COMPLETED]> FINAL: mlp_classifier is the smallest preset." in out
     assert out.count("INTERIM: checking the presets.") == 1, out          # intermediate text still shown …
     assert out.index("INTERIM") < out.index("FINAL"), out                  # … before the answer
+    # a task that fails (the model endpoint answers 400): its error is the reply, shown once,
+    # and `chat -m` exits 2 so a script notices
+    assert failed.returncode == 2, (failed.stdout, failed.stderr)
+    assert "error: the agent's task ended TASK_STATE_FAILED" in failed.stderr and "Traceback" not in failed.stderr
+    last = failed.stdout.strip().splitlines()[-1]
+    assert last.startswith("caramba research lead [TASK_STATE_FAILED]> ") and len(last) > 45, failed.stdout
+    assert failed.stdout.count(last.split("> ", 1)[1]) == 1, failed.stdout
