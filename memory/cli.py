@@ -176,7 +176,10 @@ def rag_search(
     if as_json:
         typer.echo(json.dumps([h.to_dict() for h in hits], indent=2))
         return
-    t = Table("score", "kind", "where", "title", "text")
+    t = Table("score", "kind")
+    t.add_column("where", overflow="fold")  # folded, never elided: the path is what you open next
+    t.add_column("title", overflow="fold")
+    t.add_column("text")
     for h in hits:
         t.add_row(f"{h.score:.4f}", h.kind, f"{h.path}:{h.start}-{h.end}", h.title,
                   h.text[:120].replace("\n", " "))

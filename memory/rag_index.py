@@ -11,7 +11,9 @@ folder of papers, or a runs folder), and for every source:
 
 A directory holding ``run.json`` is a run (``kind="run"``, summary of
 :mod:`caramba.memory.runs`). Hidden folders, ``__pycache__``, ``.venv``/``venv``,
-``node_modules``, ``build``/``dist`` and ``.caramba`` are skipped.
+``node_modules``, ``build``/``dist`` and ``.caramba`` are skipped. Symlinked folders are
+not entered; a symlinked file counts only when it points inside the folder being walked, and
+then as its target (one source, stored once, however many paths lead to it).
 """
 
 from __future__ import annotations
@@ -81,7 +83,12 @@ class RagIndex:
     def _walk(self, root: Path) -> list[tuple[Path, str]]:
         """(source, kind-or-"") pairs under ``root``; a run directory is one source."""
         if root.is_file():
-            return [(root, "")] if root.suffix.lower() in _SUFFIXES else []
+            if root.suffix.lower() not in _SUFFIXES:
+                raise RagError(f"'{root}' is not a source the index reads (its suffix is "
+                               f"'{root.suffix or 'none'}')",
+                               fix=f"pass files ending in {', '.join(sorted(_SUFFIXES))}, folders of them, "
+                                   "or run folders (with run.json)")
+            return [(root, "")]
         found: list[tuple[Path, str]] = []
         for dirpath, dirnames, filenames in os.walk(root):
             if "run.json" in filenames:
@@ -89,8 +96,12 @@ class RagIndex:
                 dirnames[:] = []
                 continue
             dirnames[:] = sorted(d for d in dirnames if d not in _SKIP_DIRS and not d.startswith("."))
-            found.extend((Path(dirpath) / f, "") for f in sorted(filenames)
-                         if Path(f).suffix.lower() in _SUFFIXES)
+            for f in sorted(filenames):
+                src = Path(dirpath) / f
+                # a symlinked file is indexed only when it points inside ``root`` (as its
+                # target, once): links never pull in text from outside the folder given
+                if src.suffix.lower() in _SUFFIXES and (not src.is_symlink() or src.resolve().is_relative_to(root)):
+                    found.append((src, ""))
         return found
 
     def _read(self, src: Path, kind: str) -> bytes:
@@ -127,6 +138,7 @@ class RagIndex:
         new_vecs: list[np.ndarray] = []
         pending: list[tuple[int, str]] = []  # (index in new_rows, text) to embed
         now = time.time()
+        seen: set[str] = set()  # a source reached twice (a symlink, overlapping paths) is indexed once
         for root in paths:
             root = Path(root).resolve()
             root_disp = self.display(root)
@@ -146,6 +158,9 @@ class RagIndex:
                 continue
             for src, src_kind in self._walk(root):
                 path = self.display(src)
+                if path in seen:
+                    continue
+                seen.add(path)
                 report.sources_seen += 1
                 forced = kind if (src_kind != "run" and src.suffix.lower() not in CODE_SUFFIXES) else None
                 try:

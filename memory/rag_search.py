@@ -3,9 +3,11 @@
 * ``vector`` — TQL ``COSINE_SIMILARITY(embedding, ARRAY[…])`` over the rows that pass the
   filters, best first.
 * ``keyword`` — TQL ``BM25_SIMILARITY(text, '…')`` on the BM25 index of ``text``.
-* ``hybrid`` (default) — both lists (``4k`` candidates each) fused by reciprocal rank,
-  ``score = Σ 1 / (60 + rank)`` (Cormack et al. 2009): robust to the two scores' different
-  scales, and a chunk found by both rises to the top.
+* ``hybrid`` (default) — both lists (``max(4k, 100)`` candidates each) fused by reciprocal
+  rank, ``score = Σ 1 / (60 + rank)`` (Cormack et al. 2009): robust to the two scores'
+  different scales, and a chunk found by both rises to the top. The candidate floor keeps
+  the ranking independent of ``k``: ``-k 3`` gives the first three hits of ``-k 10`` (with
+  only ``4k`` candidates, a chunk ranked 13th by both lists would vanish from ``-k 3``).
 
 Filters: ``kind`` (``code|paper|run|note``) and ``path_prefix`` (a workspace-relative
 prefix such as ``engine/`` — applied in TQL with ``LIKE`` and then exactly in Python,
@@ -23,6 +25,7 @@ from caramba.memory.rag_store import KINDS, RagError, quote
 
 Mode = Literal["hybrid", "vector", "keyword"]
 RRF_K = 60
+HYBRID_CANDIDATES = 100  # per list, at least (see the module docstring)
 
 
 @dataclass(frozen=True)
@@ -90,7 +93,7 @@ def search(index: RagIndex, query: str, *, k: int = 10, kind: str | None = None,
         raise RagError("empty search query", fix="pass the words to search for")
     index.store.open()  # a clear error when there is no index yet
     where = _where(kind, path_prefix)
-    fetch = k if mode != "hybrid" else 4 * k
+    fetch = k if mode != "hybrid" else max(4 * k, HYBRID_CANDIDATES)
     if path_prefix:
         fetch *= 4  # LIKE is a superset of the exact prefix match
     lists: list[list[Hit]] = []
