@@ -114,14 +114,24 @@ def register(app: typer.Typer) -> None:
         ws = Workspace(workspace)
         override = _override(model, api_base)
         table = Table("persona", "model", "tools", "description")
+        broken: list[str] = []
         for name in list_personas(ws.root):
-            p = load_persona(name, ws.root)
+            try:
+                p = load_persona(name, ws.root)
+            except CarambaError as e:  # one bad file must not hide the others: show it as a row
+                broken.append(e.render())
+                table.add_row(name, "unusable: broken persona file (below)", "", "")
+                continue
             try:
                 shown = resolve_team_models([p], ws.config().llm, override)[name].describe()
             except CarambaError as e:
                 shown = "unusable: " + e.message.splitlines()[-1].split("is not usable: ")[-1].removeprefix("  - ")
             table.add_row(name, shown, ", ".join(p.tools), p.description)
         Console().print(table)
+        for problem in broken:
+            typer.echo(f"error: {problem}", err=True)
+        if broken:
+            raise typer.Exit(2)  # listed, but a broken persona file is still an error for scripts
 
     @app.command("chat")
     def chat(

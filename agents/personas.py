@@ -103,7 +103,8 @@ def _parse(f: Path) -> Persona:
     try:
         raw = yaml.safe_load(f.read_text()) or {}
     except yaml.YAMLError as e:
-        raise PersonaError(f"{f}: not valid YAML: {e}") from None
+        raise PersonaError(f"{f}: not valid YAML: {e}",
+                           fix="fix the YAML syntax at the line shown (compare agents/personas/research_lead.yml)") from None
     if not isinstance(raw, dict):
         raise PersonaError(f"{f}: a persona is a mapping of fields", fix="see agents/personas/research_lead.yml")
     try:

@@ -92,3 +92,14 @@ def test_chat_prints_each_reply_once(tmp_path: Path, scripted_llm: ScriptedLLM) 
     last = failed.stdout.strip().splitlines()[-1]
     assert last.startswith("caramba research lead [TASK_STATE_FAILED]> ") and len(last) > 45, failed.stdout
     assert failed.stdout.count(last.split("> ", 1)[1]) == 1, failed.stdout
+
+
+def test_personas_lists_every_persona_despite_a_broken_file(tmp_path: Path) -> None:
+    (tmp_path / "personas").mkdir()
+    (tmp_path / "personas" / "broken.yml").write_text("name: broken\nmodel: [\n")
+    done = caramba(tmp_path, "personas", "--model", "openai/x", "--api-base", "http://127.0.0.1:9/v1", timeout=120)
+    assert done.returncode == 2, (done.stdout, done.stderr)          # still an error for scripts …
+    assert "research_lead" in done.stdout and "architect" in done.stdout  # … but the others are listed
+    assert "broken" in done.stdout and "unusable: broken" in done.stdout
+    assert f"error: {tmp_path / 'personas' / 'broken.yml'}: not valid YAML" in done.stderr
+    assert "fix: fix the YAML syntax" in done.stderr and "Traceback" not in done.stderr
