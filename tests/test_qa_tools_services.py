@@ -8,6 +8,10 @@
   to be a bare ``{"detail": [...]}``.
 * The catalog finds a component whatever its case and suggests the closest names for a
   typo (MCP ``layer_catalog`` and ``GET /api/catalog`` alike).
+* ``search_files`` names the files it skipped for size (a silent skip read as "not found").
+* MCP prompts with a missing/unknown argument are INVALID_PARAMS naming the arguments.
+* ``caramba serve`` / ``mcp serve --http`` / ``a2a serve`` on a busy or impossible port:
+  one ``error: … fix: …`` line, exit 2, and no "serving" line before it.
 """
 
 from __future__ import annotations
@@ -84,6 +88,13 @@ def test_mcp_device_and_catalog_errors(tmp_path) -> None:
             found = structured(await c.call_tool("layer_catalog", {"name": "ATTENTION", "family": "layers"}))
             assert [e["name"] for e in found["components"]] == ["AttentionLayer"]
             await _prompt_errors(c)
+            found = structured(await c.call_tool("search_files", {"query": "needle"}))
+            assert [h["path"] for h in found["hits"]] == ["notes/small.txt"]
+            assert found["skipped_large"] == ["notes/huge.log"]          # said, not silently skipped
+
+    (tmp_path / "notes").mkdir()
+    (tmp_path / "notes" / "small.txt").write_text("a needle here\n")
+    (tmp_path / "notes" / "huge.log").write_text("needle in a large log\n" * 120_000)  # > 2 MiB
 
     anyio.run(main)
     assert not (tmp_path / "runs").exists()

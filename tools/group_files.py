@@ -41,6 +41,8 @@ class SearchResult(BaseModel):
 
     hits: list[SearchHit]
     truncated: bool
+    skipped_large: list[str] = Field(default_factory=list,
+                                     description="files not searched because they exceed the server's size limit")
 
 
 def register(server: MCPServer, deps: ToolDeps) -> None:
@@ -77,6 +79,7 @@ def register(server: MCPServer, deps: ToolDeps) -> None:
         glob: Annotated[str, Field(description="only files whose name matches this glob, e.g. '*.py'")] = "*",
         regex: Annotated[bool, Field(description="treat query as a Python regular expression")] = False,
     ) -> SearchResult:
-        """Find lines in the workspace's text files (like grep -rn)."""
-        hits, truncated = await run_blocking(sandbox.search, query, path=path, glob=glob, regex=regex)
-        return SearchResult(hits=hits, truncated=truncated)
+        """Find lines in the workspace's text files (like grep -rn). Files over the server's
+        size limit are not searched; they are named in skipped_large."""
+        hits, truncated, skipped = await run_blocking(sandbox.search, query, path=path, glob=glob, regex=regex)
+        return SearchResult(hits=hits, truncated=truncated, skipped_large=skipped)

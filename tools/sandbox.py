@@ -115,8 +115,10 @@ class Sandbox:
                                  size=None if is_dir else full.stat().st_size))
         return out, False
 
-    def search(self, query: str, *, path: str = ".", glob: str = "*", regex: bool = False) -> tuple[list[SearchHit], bool]:
-        """Lines containing ``query`` (or matching it as a regex) in text files under ``path``."""
+    def search(self, query: str, *, path: str = ".", glob: str = "*",
+               regex: bool = False) -> tuple[list[SearchHit], bool, list[str]]:
+        """Lines containing ``query`` (or matching it as a regex) in text files under ``path``:
+        ``(hits, truncated, files skipped for being larger than max_search_file_bytes)``."""
         if not query:
             raise SandboxError("the search query is empty", fix="pass the text to look for")
         try:
@@ -127,10 +129,12 @@ class Sandbox:
         base = self.resolve(path, must_exist=True)
         files = [base] if base.is_file() else self._walk(base, True)
         hits: list[SearchHit] = []
+        skipped: list[str] = []
         for full in files:
             if not full.is_file() or not fnmatch.fnmatch(full.name, glob):
                 continue
             if full.stat().st_size > self.limits.max_search_file_bytes:
+                skipped.append(self.rel(full))  # said in the result: a silent skip reads as "not found"
                 continue
             data = full.read_bytes()
             if b"\x00" in data[:8192]:
@@ -138,9 +142,9 @@ class Sandbox:
             for n, line in enumerate(data.decode("utf-8", errors="replace").splitlines(), 1):
                 if rx.search(line):
                     if len(hits) >= self.limits.max_entries:
-                        return hits, True
+                        return hits, True, skipped
                     hits.append(SearchHit(path=self.rel(full), line=n, text=line.strip()[:300]))
-        return hits, False
+        return hits, False, skipped
 
     def _walk(self, base: Path, recursive: bool) -> list[Path]:
         """Entries under ``base`` (sorted), skipping private/tool folders and links that leave."""
