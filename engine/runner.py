@@ -101,12 +101,14 @@ def _run_target(manifest: Any, tgt: Any, ws: Workspace, folder: Path, parallel: 
     from caramba.engine.train.recorder import RunRecorder
     from caramba.engine.train.rundir import RunInfo, choose_run_dir, write_text
     from caramba.engine.train.signals import StopSignals
-    from caramba.engine.train.resume_check import check_resume_manifest
+    from caramba.engine.train.resume_check import check_resume_manifest, check_resume_steps
 
     def decide() -> tuple[Path, str, bool, list[str]]:
         chosen_dir, chosen_id, is_resume = choose_run_dir(folder, run_id=run_id, resume=resume)
-        changed = (check_resume_manifest(chosen_dir / "manifest.yml", manifest, chosen_id)
-                   if is_resume else [])  # refuses a resume that would train a different experiment
+        changed: list[str] = []
+        if is_resume:  # refuse a resume that would train a different experiment, or a shorter one
+            changed = check_resume_manifest(chosen_dir / "manifest.yml", manifest, chosen_id)
+            check_resume_steps(chosen_dir, manifest, tgt)
         return chosen_dir, chosen_id, is_resume, changed
 
     run_dir, rid, resuming, changes = parallel.share(decide)

@@ -64,6 +64,12 @@ def test_resume_refuses_a_different_experiment_but_may_train_longer(tmp_path, mo
     assert started[-1]["start_step"] == 6 and started[-1]["steps"] == 9
     assert load_manifest(rd / "manifest.yml").targets[0].runs[0].steps == 9
     assert json.loads((rd / "results.json").read_text())["runs"]["train"]["steps"] == 9
+    capsys.readouterr()
+    # fewer steps than already trained: a located refusal saying how many, not a failed run
+    assert main(["run", str(path), "--run-id", "r1", "--resume", "--set", "targets[0].runs[0].steps=4"]) == 2
+    err = capsys.readouterr().err
+    assert "targets[0].runs[0].steps: run 'train' already trained 9 steps" in err and "steps=9 (or more)" in err
+    assert json.loads((rd / "run.json").read_text())["state"] == "completed"
 
 
 def test_a_device_that_does_not_exist_fails_before_making_a_run_directory(tmp_path, monkeypatch, capsys):

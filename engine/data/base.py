@@ -53,7 +53,7 @@ class DataContext:
         for c in candidates:
             if c.exists():
                 return c.resolve()
-        tried = ", ".join(str(c) for c in candidates)
+        tried = ", ".join(dict.fromkeys(str(c) for c in candidates))  # the manifest folder may be the workspace
         raise DataError(f"{what} '{path}' not found (looked at: {tried})",
                         fix="check the path; relative paths resolve against the manifest's folder, then the workspace")
 

@@ -7,7 +7,8 @@ would either crash while loading the checkpoint or, worse, quietly splice two di
 experiments into one loss curve. This module compares the two resolved manifests:
 
 * changes that only say how long or how verbosely to keep going are allowed — a run's
-  ``steps`` (train longer or stop earlier), the eval/log/checkpoint cadence, the device,
+  ``steps`` (train longer, or stop earlier than planned but never before the newest
+  checkpoint: :func:`check_resume_steps`), the eval/log/checkpoint cadence, the device,
   ``defaults.logging``, notes and descriptions. ``vars`` are skipped: their effect shows
   where they are used;
 * anything else refuses the resume with a :class:`ManifestError` listing every changed
@@ -46,8 +47,8 @@ def allowed_change(path: YPath) -> bool:
     if head in ("vars", "notes"):
         return True
     if head == "defaults":
-        return len(path) >= 2 and (path[1] == "logging" or path[1:] in (("runtime", "save_every"),
-                                                                       ("runtime", "device")))
+        return len(path) >= 2 and (path[1] == "logging" or path[1:] in (
+            ("runtime", "save_every"), ("runtime", "device"), ("runtime", "allow_python_impl")))
     if head == "targets" and len(path) >= 3:
         rest = path[2:]
         if rest == ("description",):
@@ -107,3 +108,22 @@ def check_resume_manifest(saved: Path, manifest: Any, run_id: str) -> list[str]:
                                                       f"compare with {saved}", file=str(saved))]
         raise ManifestError(issues)
     return [f"{format_path(p)}: {_short(a)} -> {_short(b)}" for p, a, b in changes if p[0] != "vars"]
+
+
+def check_resume_steps(run_dir: Path, manifest: Any, tgt: Any) -> None:
+    """Refuse a resume whose ``runs[].steps`` is below what a run already trained (its
+    newest checkpoint): a run can be continued or extended, not made shorter."""
+    from caramba.engine.train.checkpoint import latest_checkpoint
+
+    issues = []
+    for j, run in enumerate(tgt.runs):
+        latest = latest_checkpoint(run_dir / "checkpoints" / run.id)
+        done = int(latest.name.removeprefix("step_")) if latest is not None and latest.name.startswith("step_") else 0
+        if done > run.steps:
+            path = ("targets", manifest.targets.index(tgt), "runs", j, "steps")
+            issues.append(manifest.issue(path, f"run '{run.id}' already trained {done} steps; a resume cannot "
+                                               "make it shorter", expected=f">= {done}", found=str(run.steps),
+                                         fix=f"resume with --set {format_path(path)}={done} (or more), or start "
+                                             "a fresh run without --resume"))
+    if issues:
+        raise ManifestError(issues)
