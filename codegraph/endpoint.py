@@ -84,18 +84,36 @@ def ping(ep: FalkorEndpoint, timeout_s: float = 0.5) -> bool:
 
 
 def ping_or_raise(ep: FalkorEndpoint) -> None:
+    """Check that ``ep`` is a FalkorDB server we can use, else raise :class:`FalkorDBError`
+    saying which of these it is: unreachable, wrong credentials, still loading its data, a
+    plain Redis without the FalkorDB module, or another service speaking another protocol
+    on that port (e.g. an HTTP server answering ``HTTP/1.1 400``)."""
     import redis
 
     r = probe_client(ep, 3.0)
     try:
         r.ping()
+        r.execute_command("GRAPH.LIST")  # a plain Redis answers "unknown command"
     except redis.AuthenticationError as e:
         raise FalkorDBError(f"FalkorDB at {ep.url} refused the credentials: {e}",
                             fix="fix the user/password in falkordb.url") from None
     except (redis.ConnectionError, redis.TimeoutError) as e:
         raise FalkorDBError(f"cannot reach FalkorDB at {ep.url}: {e}",
                             fix="start it (e.g. `docker compose up -d falkordb`) or remove falkordb.url to use the embedded server") from None
+    except redis.ResponseError as e:
+        if str(e).startswith("LOADING"):
+            raise FalkorDBError(f"FalkorDB at {ep.url} is still loading its data",
+                                fix="wait a few seconds and run the command again") from None
+        if "unknown command" in str(e).lower():
+            raise FalkorDBError(f"{ep.url} answers but is not a FalkorDB server (a Redis without the FalkorDB "
+                                "module: GRAPH.LIST is an unknown command there)",
+                                fix="point falkordb.url at a FalkorDB instance (docker image falkordb/falkordb), "
+                                    "or remove it to use the embedded server") from None
+        raise FalkorDBError(f"FalkorDB at {ep.url} refused the check: {e}",
+                            fix="check the server's ACL allows PING and GRAPH.LIST for this user") from None
+    except redis.RedisError as e:  # InvalidResponse: not the Redis protocol at all
+        raise FalkorDBError(f"{ep.url} does not speak the Redis protocol ({e}): another service listens there",
+                            fix="check the host and port in falkordb.url (or --falkordb); FalkorDB listens on 6379 "
+                                "by default") from None
     finally:
         r.close()
-
-

@@ -9,7 +9,16 @@
   LiteLLM (imported lazily: it pulls in graphiti_core).
 
 Agents and tools reuse these instead of reading ``caramba.yml`` themselves.
+
+Graphiti sends anonymous usage events to PostHog unless told not to. caramba turns that off
+(``GRAPHITI_TELEMETRY_ENABLED=false``) as soon as any model client is imported: a research
+platform does not report on its users, and offline the failed upload printed a PostHog
+warning after every memory command. Export ``GRAPHITI_TELEMETRY_ENABLED=true`` to opt in.
 """
+
+import os
+
+os.environ.setdefault("GRAPHITI_TELEMETRY_ENABLED", "false")
 
 from caramba.llm.embedders import (
     Embedder,
