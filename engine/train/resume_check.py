@@ -117,6 +117,8 @@ def check_resume_steps(run_dir: Path, manifest: Any, tgt: Any) -> None:
 
     issues = []
     for j, run in enumerate(tgt.runs):
+        if getattr(run.train, "phase", "standard") != "standard":
+            continue  # a blockwise phase counts steps per block: its checkpoint step is no run length
         latest = latest_checkpoint(run_dir / "checkpoints" / run.id)
         done = int(latest.name.removeprefix("step_")) if latest is not None and latest.name.startswith("step_") else 0
         if done > run.steps:
