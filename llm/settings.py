@@ -93,8 +93,13 @@ def resolve_model(model: str, *, api_base: str | None = None, api_key_env: str |
                   temperature: float = 0.2, what: str = "llm.model") -> LLMSettings:
     """Resolve one LiteLLM model string (chat or embedding) into :class:`LLMSettings`.
 
-    ``what`` names the setting in error messages (``llm.model``, ``memory.embedder``)."""
+    ``what`` names the setting in error messages (``llm.model``, ``memory.embedder``).
+    Every client built from these settings reports LiteLLM failures as a caramba error with
+    the cause, so LiteLLM's own "Give Feedback / Get Help" banner (printed on stdout, where
+    it broke ``--json`` output) is switched off here."""
     import litellm
+
+    litellm.suppress_debug_info = True
 
     provider = _provider_of(model, api_base)
     key: str | None = None

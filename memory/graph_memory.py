@@ -36,6 +36,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from pydantic import ValidationError
+
 from caramba.engine.errors import CarambaError
 from caramba.llm.embedders import Embedder, embedder_from_config
 from caramba.llm.settings import LLMError, LLMNotConfigured, LLMSettings, llm_configured, resolve_llm
@@ -181,10 +183,19 @@ class GraphMemory:
             raise GraphMemoryError("the episode text is empty", fix="pass the text to remember")
         self._require_llm()
         g = await self.open()
-        res = await g.add_episode(
-            name=name, episode_body=text, source=EpisodeType.text,
-            source_description=f"caramba {kind}: {source_description or kind}",
-            reference_time=reference_time or datetime.now(UTC), group_id=self.group_id)
+        try:
+            res = await g.add_episode(
+                name=name, episode_body=text, source=EpisodeType.text,
+                source_description=f"caramba {kind}: {source_description or kind}",
+                reference_time=reference_time or datetime.now(UTC), group_id=self.group_id)
+        except ValidationError as e:  # Graphiti builds its schema models from the LLM's JSON
+            first = e.errors()[0] if e.errors() else {}
+            where = ".".join(str(x) for x in first.get("loc", ())) or "(top level)"
+            raise LLMError(f"{self.llm.describe() if self.llm else 'the LLM'} answered Graphiti's "
+                           f"{e.title} request with JSON that does not follow its schema "
+                           f"({where}: {first.get('msg', e)}); nothing was written to memory",
+                           fix="use a model that supports structured output (JSON schema), e.g. "
+                               "openai/gpt-4o-mini; small local models often ignore the schema") from e
         return EpisodeResult(self._episode(res.episode), [n.name for n in res.nodes],
                              [e.fact for e in res.edges])
 
