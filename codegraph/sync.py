@@ -116,7 +116,11 @@ def sync_repository(path: Path, *, db: Any, graph: str | None = None, lock_wait_
     root = Path(path).expanduser().resolve()
     if not root.is_dir():
         raise CarambaError(f"'{path}' is not a directory", fix="pass the root folder of the repository to index")
-    name = graph or root.name
+    name = root.name if graph is None else graph
+    if not name.strip() or name.endswith(".sync"):  # "<name>.sync" is the copy a sync builds, then drops
+        raise CarambaError(f"'{name}' cannot name a code graph" + (" (names ending in '.sync' are reserved for "
+                                                                      "a sync's working copy)" if name.strip() else ""),
+                           fix="pass --graph NAME with another name")
     key = store.graph_key(name)
     t0 = time.perf_counter()
     report = SyncReport(graph=name, root=str(root))

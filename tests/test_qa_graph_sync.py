@@ -110,3 +110,16 @@ def test_tables_show_whole_qualnames_on_narrow_terminals(falkordb_workspace) -> 
     cells = "".join(line.split("│")[2].strip() for line in out.splitlines() if line.count("│") > 2)
     assert "…" not in out
     assert "deeply.nested.module_with_long_name.AVeryLongClassNameIndeed.a_rather_long_method_name" in cells
+
+
+def test_reserved_or_empty_graph_names_are_refused(falkordb_workspace) -> None:
+    ws, _ep = falkordb_workspace
+    (ws.root / "model.sync").mkdir()
+    (ws.root / "model.sync" / "a.py").write_text("def a():\n    pass\n")
+    # was: "graph model.sync: 1 files, 1 parsed" and then "no code graph named 'model.sync'"
+    # (hidden like a sync's working copy, and dropped by the next sync of a graph 'model')
+    for args in (["model.sync"], ["model.sync", "--graph", "x.sync"], ["model.sync", "--graph", ""]):
+        res = _cli(ws.root, "codegraph", "sync", *args)
+        assert res.returncode == 2 and "cannot name a code graph" in res.stderr and "--graph NAME" in res.stderr
+    assert _cli(ws.root, "codegraph", "sync", "model.sync", "--graph", "model").returncode == 0
+    assert "a.a" in [r["qualname"] for r in json.loads(_cli(ws.root, "codegraph", "find", "a", "--json").stdout)]
