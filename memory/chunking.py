@@ -121,14 +121,16 @@ def chunk_text(path: str, text: str, kind: str, max_chars: int = MAX_CHARS) -> l
 
 def chunk_pdf(path: str, file: Path, kind: str, max_chars: int = MAX_CHARS) -> list[Chunk]:
     """Page-windowed text of a PDF; span = page numbers (1-based)."""
-    from pypdf import PdfReader
-    from pypdf.errors import PdfReadError
+    import logging
 
+    from pypdf import PdfReader
+
+    logging.getLogger("pypdf").setLevel(logging.ERROR)  # "EOF marker not found"…: we report failures ourselves
     try:
         reader = PdfReader(str(file))
         pages = [(p.extract_text() or "") for p in reader.pages]
-    except (PdfReadError, OSError, ValueError) as e:
-        raise CarambaError(f"cannot read PDF {file}: {e}",
+    except Exception as e:  # pypdf raises assorted errors (PdfReadError, KeyError, …) on malformed files
+        raise CarambaError(f"cannot read PDF {file}: {type(e).__name__}: {e}",
                            fix="check the file is a valid PDF, or remove it from the folder") from None
     chunks: list[Chunk] = []
     for n, page in enumerate(pages, start=1):
@@ -141,10 +143,14 @@ def chunk_pdf(path: str, file: Path, kind: str, max_chars: int = MAX_CHARS) -> l
 def chunk_file(file: Path, path: str, kind: str | None = None,
                max_chars: int = MAX_CHARS) -> tuple[list[Chunk], str | None]:
     """Chunks of one file and a warning (or None). ``kind`` defaults from the suffix:
-    ``.py`` → code, text/PDF → paper."""
+    ``.py`` → code, text/PDF → paper. A PDF that cannot be read gives no chunks and a
+    warning, so one broken download does not stop a folder of papers from being indexed."""
     suffix = file.suffix.lower()
     if suffix in PDF_SUFFIXES:
-        return chunk_pdf(path, file, kind or "paper", max_chars), None
+        try:
+            return chunk_pdf(path, file, kind or "paper", max_chars), None
+        except CarambaError as e:
+            return [], f"{path}: skipped, {e.message} ({e.fix})"
     text = file.read_text(encoding="utf-8", errors="replace")
     if suffix in CODE_SUFFIXES:
         try:

@@ -176,8 +176,8 @@ class RagIndex:
                 chunks, warning = self._chunks(src, src_kind, path, data, forced)
                 if warning:
                     report.warnings.append(warning)
-                if not old and not chunks:  # e.g. an empty __init__.py: nothing to store
-                    report.sources_unchanged += 1
+                if not old and not chunks:  # an empty __init__.py (nothing to store), or a skipped source
+                    report.sources_unchanged += warning is None
                     continue
                 reusable = {old_chash[i]: i for i in old}
                 to_delete.extend(old)

@@ -78,3 +78,17 @@ def test_hybrid_top_hits_do_not_depend_on_k(ws: Path, capsys: pytest.CaptureFixt
         top3 = [(h["path"], h["start"]) for h in _hits(capsys, query, "-k", "3")]
         top10 = [(h["path"], h["start"]) for h in _hits(capsys, query, "-k", "10")]
         assert top3 == top10[:3], query
+
+
+def test_a_broken_pdf_does_not_stop_a_folder_of_papers(ws: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    papers = ws / "papers"
+    papers.mkdir()
+    (papers / "good.md").write_text("# Mamba\n\nselective state spaces scan in linear time.\n")
+    (papers / "broken.pdf").write_bytes(b"%PDF-1.4\n")  # an interrupted download
+    (papers / "html.pdf").write_text("<html>403 Forbidden</html>")
+    code, out, err = _run(capsys, "rag", "index", "papers")
+    assert code == 0, err  # was: "error: cannot read PDF …", nothing indexed
+    assert out.startswith("indexed 1 sources (0 unchanged, 0 removed)")
+    assert "warning: papers/broken.pdf: skipped, cannot read PDF" in out and "papers/html.pdf: skipped" in out
+    assert "EOF marker" not in err + out  # pypdf's own log lines
+    assert [h["path"] for h in _hits(capsys, "selective state spaces", "-k", "1")] == ["papers/good.md"]
