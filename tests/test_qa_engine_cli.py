@@ -42,3 +42,14 @@ def test_a_start_checkpoint_that_does_not_exist_yet_is_a_located_error(tmp_path,
     # once the target it names has completed, the same command starts from its weights
     assert main(["run", str(path)]) == 0
     assert main(["run", str(path), "--set", "targets[0].runs[0].checkpoint=lm/train"]) == 0
+
+
+def test_a_preset_named_without_its_path_gets_the_path_as_the_fix(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)  # a scratch workspace: manifests/ is not here
+    for given in ("standard_transformer", "preset:standard_transformer", "manifests/standard_transformer.yml"):
+        assert main(["run", given, "--dry-run"]) == 2
+        err = capsys.readouterr().err
+        assert f"manifest file not found: {given}" in err
+        assert f"is a shipped preset: give its path, {PRESETS / 'standard_transformer.yml'}" in err
+    assert main(["validate", "no_such_thing.yml"]) == 2
+    assert "check the path" in capsys.readouterr().err  # not a preset: the plain hint

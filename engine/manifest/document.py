@@ -30,6 +30,17 @@ from caramba.engine.manifest.source import IssueCollector, Origin, SourceMap
 from caramba.engine.manifest.yaml_loader import NodeWalker, compose_text
 
 
+def _missing_fix(source: str) -> str:
+    """How to name a manifest that was not found: the shipped preset's path when ``source``
+    names one (``standard_transformer``, ``preset:vit``, ``manifests/vit.yml`` outside the repo)."""
+    shipped = Path(__file__).resolve().parents[2] / "manifests"
+    stem = Path(source.removeprefix("preset:")).stem
+    preset = shipped / f"{stem}.yml"
+    if stem and preset.is_file():
+        return f"'{stem}' is a shipped preset: give its path, {preset} ('caramba presets' lists them)"
+    return "check the path (relative paths start from the current folder)"
+
+
 def read_text(source: Path | str, text: str | None, issues: IssueCollector) -> str | None:
     """The manifest text: ``text`` if given, else the file's contents (or an issue)."""
     if text is not None:
@@ -37,8 +48,7 @@ def read_text(source: Path | str, text: str | None, issues: IssueCollector) -> s
     path = Path(source)
     where = Origin(str(source), None, None, ())
     if not path.exists():
-        issues.add_at(where, (), f"manifest file not found: {source}",
-                      fix="check the path (relative paths start from the current folder)")
+        issues.add_at(where, (), f"manifest file not found: {source}", fix=_missing_fix(str(source)))
         return None
     if not path.is_file():
         issues.add_at(where, (), f"not a file: {source}", fix="give the path of a .yml manifest")

@@ -31,12 +31,15 @@ from caramba.engine.errors import CarambaError, ManifestError, ManifestIssue
 from caramba.engine.manifest.source import YPath, format_path
 
 #: ``train`` fields a resume may change: cadence and placement, not the optimisation itself.
+#: (``distributed``: none↔ddp resume alike; fsdp's sharded checkpoint is refused, with its
+#: own message, by ``dist_checkpoint.load_optimizer_state``.)
 _TRAIN_FREE = frozenset({"eval_every", "log_every", "save_every", "eval_iters", "device", "num_workers",
-                         "prefetch_factor"})
+                         "prefetch_factor", "distributed"})
 _SHOWN = 6  # refused changes listed one by one; the rest are counted
 _FIX = ("resume with the manifest and --set values the run started with (run.json 'argv' has that "
         "command), or start a fresh run without --resume; a resume may only change runs[].steps, "
-        "the eval/log/save cadence, the device, defaults.logging, notes and descriptions")
+        "the eval/log/save cadence, the device or distributed strategy, defaults.logging, notes and "
+        "descriptions")
 
 
 def allowed_change(path: YPath) -> bool:
