@@ -64,7 +64,9 @@ def test_resume_refuses_a_different_experiment_but_may_train_longer(tmp_path, mo
     assert started[-1]["start_step"] == 6 and started[-1]["steps"] == 9
     assert load_manifest(rd / "manifest.yml").targets[0].runs[0].steps == 9
     assert json.loads((rd / "results.json").read_text())["runs"]["train"]["steps"] == 9
-    capsys.readouterr()
+    out = capsys.readouterr().out  # the console says so too (plain lines, no Python reprs)
+    assert "[target] manifest changed since the run started: targets[0].runs[0].steps: 6 -> 9" in out
+    assert "[target] lm: resuming run r1 in " in out and "[target] artifact (table): " in out and "{'" not in out
     # fewer steps than already trained: a located refusal saying how many, not a failed run
     assert main(["run", str(path), "--run-id", "r1", "--resume", "--set", "targets[0].runs[0].steps=4"]) == 2
     err = capsys.readouterr().err

@@ -14,6 +14,7 @@ import sys
 from typing import Any, TextIO
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 
@@ -43,9 +44,21 @@ class PlainConsole:
                         + (f", resumed at step {row['start_step']}" if row.get("resumed") else ""))
         elif ev == "checkpoint":
             self._print(f"[{run}] checkpoint step {row['step']} -> {row['path']}")
-        elif ev in ("target_started", "target_finished", "run_finished", "artifact", "error"):
-            extra = {k: v for k, v in row.items() if k not in ("ts", "event", "run")}
-            self._print(f"[{run or 'target'}] {ev} {extra}")
+        elif ev == "target_started":
+            self._print(f"[target] {row.get('target')}: {'resuming' if row.get('resumed') else 'starting'} run "
+                        f"{row.get('run_id')} in {row.get('run_dir')}")
+        elif ev == "manifest_changed":
+            self._print(f"[target] manifest changed since the run started: {'; '.join(row.get('changes', []))}")
+        elif ev == "run_finished":
+            metrics = row.get("metrics") or {}
+            shown = " | ".join(f"{k} {v:.4g}" for k, v in metrics.items() if isinstance(v, (int, float)))
+            self._print(f"[{run}] {'already finished' if row.get('skipped') else 'finished'}: {shown}")
+        elif ev == "artifact":
+            self._print(f"[target] artifact ({row.get('kind')}): {row.get('path')}")
+        elif ev == "target_finished":
+            self._print(f"[target] {row.get('state')}")
+        elif ev == "error":
+            self._print(f"[{run or 'target'}] error: {row.get('message')}")
 
     def on_metric(self, row: dict[str, Any]) -> None:
         pass
@@ -79,8 +92,11 @@ class RichConsole:
             self.progress.console.print(f"[cyan]{run}[/] eval step {row['step']}: {vals}")
         elif ev == "checkpoint":
             self.progress.console.print(f"[dim]{run} checkpoint step {row['step']}[/]")
+        elif ev == "manifest_changed":
+            self.progress.console.print(f"[yellow]manifest changed since the run started:[/] "
+                                        f"{escape('; '.join(row.get('changes', [])))}")
         elif ev == "error":
-            self.progress.console.print(f"[red]{row.get('message')}[/]")
+            self.progress.console.print(f"[red]{escape(str(row.get('message')))}[/]")
 
     def on_metric(self, row: dict[str, Any]) -> None:
         pass
