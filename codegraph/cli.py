@@ -162,7 +162,7 @@ def cg_sync(path: Annotated[Path, typer.Argument(help="root folder of the reposi
         _emit(r.to_dict(), True)
         return
     console.print(f"graph [bold]{r.graph}[/]: {r.files} files, {r.parsed} parsed, {r.skipped} unchanged, "
-                  f"{r.removed} removed, {r.relinked} re-linked in {r.seconds:.2f} s")
+                  f"{r.removed} removed, {r.relinked} re-linked in {r.seconds:.2f} s", soft_wrap=True)  # one line for grep
     if r.errors:
         _emit(r.errors, False, ("file", "line", "error"), "files that failed to parse")
 

@@ -96,11 +96,9 @@ def memory_search(
     """Hybrid (keyword + vector) search over remembered facts; works without an LLM."""
     from caramba.memory.graph_memory import GraphMemory
     from caramba.memory.record import run_sync
-    from caramba.memory.timefilter import parse_instant, parse_when
+    from caramba.memory.timefilter import parse_window
 
-    lo, hi = parse_when(since) if since else (None, None)
-    if until:
-        hi = parse_instant(until, what="--until")
+    lo, hi = parse_window(since, until)
 
     async def go():  # noqa: ANN202
         async with GraphMemory(_ws(), group=group) as mem:
@@ -154,7 +152,7 @@ def rag_index(
     out.print(f"indexed {rep.sources_indexed} sources ({rep.sources_unchanged} unchanged, "
               f"{rep.sources_removed} removed): {rep.chunks_added} chunks written, "
               f"{rep.chunks_embedded} embedded, {rep.chunks_reused} reused; "
-              f"{rep.total_chunks} chunks in the index ({rep.seconds:.1f}s)")
+              f"{rep.total_chunks} chunks in the index ({rep.seconds:.1f}s)", soft_wrap=True)
     for w in rep.warnings:
         out.print(f"[yellow]warning:[/] {w}")
 

@@ -216,7 +216,7 @@ class GraphMemory:
         if not query.strip():
             raise GraphMemoryError("empty memory search query", fix="pass the words to search for")
         if limit < 1:
-            raise GraphMemoryError(f"limit must be >= 1, got {limit}")
+            raise GraphMemoryError(f"limit must be >= 1, got {limit}", fix="pass -k 10 (or any positive number)")
         window = []
         if since is not None:
             window.append(DateFilter(date=since, comparison_operator=ComparisonOperator.greater_than_equal))
@@ -235,6 +235,9 @@ class GraphMemory:
 
     async def episodes(self, last_n: int = 20) -> list[Episode]:
         """The most recent episodes of this group, newest first."""
+        if last_n < 1:
+            raise GraphMemoryError(f"the number of episodes must be >= 1, got {last_n}",
+                                   fix="pass -n 20 (or any positive number)")
         g = await self.open()
         eps = await g.retrieve_episodes(datetime.now(UTC), last_n=last_n, group_ids=[self.group_id],
                                         driver=g.driver)

@@ -16,14 +16,16 @@ _UNITS = {"hour": timedelta(hours=1), "day": timedelta(days=1), "week": timedelt
           "month": timedelta(days=30)}
 
 
-def parse_instant(text: str, *, what: str = "time") -> datetime:
-    """An ISO date/datetime (naive = UTC) as an aware UTC datetime."""
+def parse_instant(text: str, *, what: str = "time", phrases: bool = False) -> datetime:
+    """An ISO date/datetime (naive = UTC) as an aware UTC datetime. ``phrases``: the caller
+    also accepts the phrases of :func:`parse_when` (the error's fix says so only then)."""
     try:
         dt = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
     except ValueError:
         raise CarambaError(f"{what} '{text}' is not a date",
-                           fix="use an ISO date like 2026-11-20 or 2026-11-20T10:00, "
-                               "or a phrase: today, yesterday, last week, last 3 days") from None
+                           fix="use an ISO date like 2026-11-20 or 2026-11-20T10:00"
+                               + (", or a phrase: today, yesterday, last week, last 3 days" if phrases else
+                                  " (phrases such as 'last week' go in --since)")) from None
     return dt.replace(tzinfo=UTC) if dt.tzinfo is None else dt.astimezone(UTC)
 
 
@@ -43,4 +45,17 @@ def parse_when(text: str, *, now: datetime | None = None) -> tuple[datetime, dat
     m = re.fullmatch(r"(?:last|past)\s+(\d+)\s+(hour|day|week|month)s?", t)
     if m:
         return now - int(m.group(1)) * _UNITS[m.group(2)], None
-    return parse_instant(text, what="since"), None
+    return parse_instant(text, what="--since", phrases=True), None
+
+
+def parse_window(since: str | None, until: str | None, *,
+                 now: datetime | None = None) -> tuple[datetime | None, datetime | None]:
+    """``--since`` (phrase or date) and ``--until`` (date) → (since, until); an ``--until``
+    given wins over the end a phrase implies. A window that ends before it starts is an error."""
+    lo, hi = parse_when(since, now=now) if since else (None, None)
+    if until:
+        hi = parse_instant(until, what="--until")
+    if lo is not None and hi is not None and hi < lo:
+        raise CarambaError(f"--until {hi:%Y-%m-%d %H:%M} is before --since {lo:%Y-%m-%d %H:%M}: "
+                           "no fact can match", fix="swap them, or drop one")
+    return lo, hi

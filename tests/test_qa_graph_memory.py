@@ -52,3 +52,28 @@ def test_unreachable_llm_prints_one_error_and_nothing_on_stdout(falkordb_workspa
     assert out == ""  # was LiteLLM's "Give Feedback / Get Help" banner
     assert err.startswith("error: LLM call to openai/scripted") and "fix:" in err
     assert "LiteLLM.Info" not in err and "Traceback" not in err
+
+
+def test_bad_windows_and_counts_are_clear_errors(falkordb_workspace, monkeypatch: pytest.MonkeyPatch,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    ws, _ep = falkordb_workspace
+    monkeypatch.chdir(ws.root)
+    monkeypatch.setenv("CARAMBA_WORKSPACE", str(ws.root))
+    cases = [
+        # was: a FalkorDB "Limit operates only on non-negative integers" traceback
+        (["memory", "episodes", "-n", "-1"], "number of episodes must be >= 1", "-n 20"),
+        # was: the fix offered "last week" for --until, which refuses it
+        (["memory", "search", "x", "--until", "last week"], "--until 'last week' is not a date", "go in --since"),
+        # was: silently "no facts found"
+        (["memory", "search", "x", "--since", "today", "--until", "2020-01-01"], "is before --since", "swap"),
+        (["memory", "search", "x", "-k", "0"], "limit must be >= 1", "-k 10"),
+    ]
+    for argv, message, fix in cases:
+        capsys.readouterr()
+        code = main(argv)
+        err = capsys.readouterr().err
+        assert code == 2, (argv, err)
+        assert message in err and "fix:" in err and fix in err and "Traceback" not in err, (argv, err)
+    capsys.readouterr()
+    assert main(["memory", "search", "x", "--since", "last 3 days", "--until", "2999-01-01", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == []
