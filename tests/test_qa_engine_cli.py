@@ -53,3 +53,11 @@ def test_a_preset_named_without_its_path_gets_the_path_as_the_fix(tmp_path, monk
         assert f"is a shipped preset: give its path, {PRESETS / 'standard_transformer.yml'}" in err
     assert main(["validate", "no_such_thing.yml"]) == 2
     assert "check the path" in capsys.readouterr().err  # not a preset: the plain hint
+
+
+def test_a_tab_in_the_indentation_says_so(tmp_path, capsys):
+    bad = tmp_path / "tabs.yml"
+    bad.write_text("version: 2\nname: t\ntargets:\n\t- type: experiment\n")
+    assert main(["validate", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert f"{bad}:4:1: YAML syntax error" in err and "replace the tab(s) on this line with spaces" in err

@@ -72,7 +72,9 @@ def compose_text(text: str, display: str, issues: IssueCollector) -> ComposedFil
         context = f" ({e.context})" if e.context else ""
         line_text = text.splitlines()[mark.line] if mark and mark.line < len(text.splitlines()) else ""
         fix = "check the indentation, colons and quoting on this line and the one before it"
-        if "${" in line_text and ("{" in problem or "{" in (e.context or "")):
+        if "'\\t'" in problem:  # found character '\t' that cannot start any token
+            fix = "YAML indents with spaces only: replace the tab(s) on this line with spaces"
+        elif "${" in line_text and ("{" in problem or "{" in (e.context or "")):
             fix = "inside { } or [ ], quote variable references: write '${d_model}', not ${d_model}"
         issues.add_at(
             Origin(display, mark.line + 1 if mark else None, mark.column + 1 if mark else None, ()),
