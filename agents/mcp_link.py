@@ -68,9 +68,11 @@ class McpLink:
     def start(self) -> None:
         import uvicorn
 
+        from caramba.agents.logs import plain_library_logs
         from caramba.tools.server import ServerOptions, build_server
         from caramba.tools.transports import http_app
 
+        plain_library_logs()  # before MCPServer() would install Rich tracebacks on the root logger
         server, _ = build_server(ServerOptions(workspace=self.workspace.root,
                                                allow_python_impl=self.allow_python_impl))
         app = http_app(server, host="127.0.0.1", token=self.token)

@@ -103,3 +103,14 @@ def test_personas_lists_every_persona_despite_a_broken_file(tmp_path: Path) -> N
     assert "broken" in done.stdout and "unusable: broken" in done.stdout
     assert f"error: {tmp_path / 'personas' / 'broken.yml'}: not valid YAML" in done.stderr
     assert "fix: fix the YAML syntax" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_a_failing_model_is_one_error_not_a_traceback_wall(tmp_path: Path, scripted_llm: ScriptedLLM) -> None:
+    # nothing scripted: the endpoint answers 400, as a misconfigured provider would
+    done = caramba(tmp_path, "brainstorm", "--topic", "x", "--team", "lead=research_lead",
+                   "--model", "openai/scripted", "--api-base", scripted_llm.base_url)
+    assert done.returncode == 2, (done.stdout, done.stderr)
+    assert "error: persona 'research_lead' (openai/scripted at" in done.stderr
+    assert "Traceback" not in done.stderr and "╭─" not in done.stderr, done.stderr[:3000]
+    assert len(done.stderr.splitlines()) < 12, done.stderr[:3000]      # it was ~1000 lines of Rich traceback
+    assert "Give Feedback" not in done.stdout + done.stderr             # LiteLLM's banner
