@@ -176,6 +176,9 @@ def cg_query(cypher: Annotated[str, typer.Argument(help="read-only Cypher")], gr
         _emit(res, True)
         return
     _emit([dict(zip(res["columns"], r)) for r in res["rows"]], False, tuple(res["columns"]), "query")
+    if res["truncated"]:
+        console.print(f"[yellow]only the first {len(res['rows'])} rows are shown[/]: add LIMIT/SKIP to page "
+                      "through the rest, or aggregate (count, collect)", soft_wrap=True)
 
 
 @cg_app.command("find")

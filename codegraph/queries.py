@@ -88,6 +88,11 @@ class CodeGraph:
             if "read-only" in msg or "read only" in msg:
                 raise CodeGraphError("the query writes to the graph; codegraph queries are read-only",
                                      fix="use MATCH … RETURN only (the graph is rebuilt by `caramba codegraph sync`)") from None
+            if "timed out" in msg.lower():
+                raise CodeGraphError(f"the query ran past the {QUERY_TIMEOUT_MS / 1000:g} s limit and was stopped",
+                                     fix="narrow it: anchor the MATCH on a label and property (e.g. "
+                                         "{qualname: '…'}), avoid unconnected patterns (a, b) that multiply, "
+                                         "add LIMIT") from None
             raise CodeGraphError(f"FalkorDB rejected the query: {msg}",
                                  fix="check the Cypher syntax; labels: Repository File Module Class Function Method "
                                      "Variable Manifest LayerType; edges: CONTAINS DEFINES IMPORTS CALLS INHERITS "

@@ -123,3 +123,28 @@ def test_reserved_or_empty_graph_names_are_refused(falkordb_workspace) -> None:
         assert res.returncode == 2 and "cannot name a code graph" in res.stderr and "--graph NAME" in res.stderr
     assert _cli(ws.root, "codegraph", "sync", "model.sync", "--graph", "model").returncode == 0
     assert "a.a" in [r["qualname"] for r in json.loads(_cli(ws.root, "codegraph", "find", "a", "--json").stdout)]
+
+
+def test_query_timeout_and_truncation_are_explained(falkordb_workspace, monkeypatch: pytest.MonkeyPatch,
+                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    from caramba.cli import main
+    from caramba.codegraph import queries
+
+    ws, _ep = falkordb_workspace
+    proj = ws.root / "proj"
+    proj.mkdir()
+    for i in range(12):
+        (proj / f"m{i}.py").write_text("\n".join(f"def f{j}():\n    pass\n" for j in range(100)))
+    monkeypatch.chdir(ws.root)
+    monkeypatch.setenv("CARAMBA_WORKSPACE", str(ws.root))
+    assert main(["codegraph", "sync", "proj"]) == 0
+    capsys.readouterr()
+    assert main(["codegraph", "query", "MATCH (s:Symbol) RETURN s.qualname"]) == 0
+    out = capsys.readouterr().out  # 1212 symbols: the table shows 1000 and says so
+    assert "only the first 1000 rows are shown" in out and "LIMIT" in out
+    monkeypatch.setattr(queries, "QUERY_TIMEOUT_MS", 1)  # so that a runaway query hits it at once
+    code = main(["codegraph", "query", "MATCH (a:Symbol), (b:Symbol), (c:Symbol) RETURN count(*)"])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "the query ran past the" in err
+    assert "check the Cypher syntax" not in err and "anchor the MATCH" in err
