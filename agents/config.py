@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from caramba.agents.budget import Budget
 from caramba.engine.errors import CarambaError
@@ -44,8 +44,16 @@ class _Base(BaseModel):
 
 class BrainstormConfig(_Base):
     type: Literal["brainstorm"]
-    topic: str | None = Field(None, description="non-interactive when set; None = interactive REPL")
+    topic: str | None = Field(None, description="non-interactive when set (not blank); None = interactive REPL")
     rounds: int = Field(1, ge=1, le=20, description="contribution rounds of every member")
+
+    @field_validator("topic")
+    @classmethod
+    def _topic_not_blank(cls, v: str | None) -> str | None:
+        if v is not None and not v.strip():
+            raise ValueError("the topic is blank: give the question to discuss, or leave topic out "
+                             "for the interactive session")
+        return v
     validate_proposals: bool = Field(True, description="check each proposal's overrides against its base preset")
 
 

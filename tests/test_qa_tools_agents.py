@@ -10,7 +10,10 @@ OpenAI-compatible server (the only fake), ADK, MCP, A2A.
   a status update, then again as the final line), while intermediate messages still stream;
   a failed task shows its error as the reply (it was an empty reply after the error printed
   twice) and ``chat -m`` exits 2 (it exited 0).
-* ``--api-base`` without ``--model`` is refused (it used to be silently ignored).
+* ``--api-base`` without ``--model`` is refused (it used to be silently ignored); so is a
+  blank ``--topic`` (it started a brainstorm about nothing).
+* a broken persona file no longer hides the other personas in ``caramba personas``.
+* a failing model is one ``error: … fix: …`` plus one log line, not a 1000-line traceback.
 """
 
 from __future__ import annotations
@@ -60,6 +63,8 @@ def test_api_base_without_model_is_refused(tmp_path: Path) -> None:
         assert done.returncode == 2, (args, done.stdout, done.stderr)
         assert "--api-base http://127.0.0.1:9/v1 was given without --model" in done.stderr
         assert "fix: name the model served there" in done.stderr and "Traceback" not in done.stderr
+    blank = caramba(tmp_path, "brainstorm", "--topic", "  ", "--model", "openai/x", "--api-base", "http://127.0.0.1:9/v1")
+    assert blank.returncode == 2 and "the topic is blank" in blank.stderr, blank.stderr   # it used to ask the model
     assert not (tmp_path / "runs").exists()  # refused before any run directory was made
 
 
