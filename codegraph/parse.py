@@ -282,7 +282,15 @@ def parse_python(data: bytes, *, path: str, module: str) -> FileFacts:
     except ValueError as e:  # null bytes in source
         facts.error = (0, str(e))
         return facts
+    except RecursionError:  # generated code: a 20 000-term expression, deeply nested literals
+        facts.error = (0, "too deeply nested for Python's parser (RecursionError); not indexed")
+        return facts
     name = module.rsplit(".", 1)[-1]
     facts.symbols.append(Symbol("module", module, name, None, 1, facts.lines, docstring=_doc(tree)))
-    _Visitor(facts, is_package).generic_visit(tree)
+    try:
+        _Visitor(facts, is_package).generic_visit(tree)
+    except RecursionError:  # parsed, but too deep to walk: keep the file, drop its partial facts
+        fresh = FileFacts(path=path, module=module, sha=facts.sha, lines=facts.lines)
+        fresh.error = (0, "too deeply nested to analyse (RecursionError); not indexed")
+        return fresh
     return facts

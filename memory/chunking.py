@@ -155,7 +155,7 @@ def chunk_file(file: Path, path: str, kind: str | None = None,
     if suffix in CODE_SUFFIXES:
         try:
             return chunk_python(path, text, max_chars), None
-        except (SyntaxError, ValueError) as e:
+        except (SyntaxError, ValueError, RecursionError) as e:  # RecursionError: deeply nested generated code
             return (chunk_text(path, text, kind or "code", max_chars),
                     f"{path}: not parseable Python ({e.__class__.__name__}), indexed as text")
     return chunk_text(path, text, kind or "paper", max_chars), None

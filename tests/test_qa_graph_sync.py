@@ -148,3 +148,26 @@ def test_query_timeout_and_truncation_are_explained(falkordb_workspace, monkeypa
     assert code == 2
     assert "the query ran past the" in err
     assert "check the Cypher syntax" not in err and "anchor the MATCH" in err
+
+
+def test_deeply_nested_generated_code_is_reported_not_fatal(falkordb_workspace, monkeypatch: pytest.MonkeyPatch,
+                                                            capsys: pytest.CaptureFixture[str]) -> None:
+    from caramba.cli import main
+
+    ws, _ep = falkordb_workspace
+    proj = ws.root / "proj"
+    proj.mkdir()
+    (proj / "table.py").write_text("TABLE = " + " + ".join(["1"] * 20000) + "\n")  # generated code
+    (proj / "ok.py").write_text("def fine():\n    pass\n")
+    monkeypatch.chdir(ws.root)
+    monkeypatch.setenv("CARAMBA_WORKSPACE", str(ws.root))
+    capsys.readouterr()
+    assert main(["codegraph", "sync", "proj", "--json"]) == 0  # was: RecursionError traceback, nothing indexed
+    rep = json.loads(capsys.readouterr().out)
+    assert rep["files"] == 2 and [e["file"] for e in rep["errors"]] == ["table.py"]
+    assert "too deeply nested" in rep["errors"][0]["error"]
+    assert main(["codegraph", "find", "fine", "--json"]) == 0
+    assert [r["qualname"] for r in json.loads(capsys.readouterr().out)] == ["ok.fine"]
+    assert main(["rag", "index", "proj"]) == 0  # the retrieval index takes it as text
+    out = capsys.readouterr().out
+    assert out.startswith("indexed 2 sources") and "proj/table.py: not parseable Python (RecursionError)" in out
