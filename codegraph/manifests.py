@@ -48,8 +48,12 @@ def parse_manifest(data: bytes, *, path: str) -> ManifestFacts:
     name = keys.get("name")
     facts.name = name.value if isinstance(name, yaml.ScalarNode) else path
     stack: list[yaml.Node] = [root]
-    while stack:
+    seen: set[int] = set()  # an alias (*name) is the anchored node itself: walk it once, or a
+    while stack:            # 25-line "billion laughs" file would take hours (and list duplicates)
         node = stack.pop()
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
         if isinstance(node, yaml.MappingNode):
             for k, v in node.value:
                 if (isinstance(k, yaml.ScalarNode) and k.value == "type" and isinstance(v, yaml.ScalarNode)

@@ -171,3 +171,22 @@ def test_deeply_nested_generated_code_is_reported_not_fatal(falkordb_workspace, 
     assert main(["rag", "index", "proj"]) == 0  # the retrieval index takes it as text
     out = capsys.readouterr().out
     assert out.startswith("indexed 2 sources") and "proj/table.py: not parseable Python (RecursionError)" in out
+
+
+def test_yaml_aliases_are_walked_once(falkordb_workspace, monkeypatch: pytest.MonkeyPatch,
+                                      capsys: pytest.CaptureFixture[str]) -> None:
+    from caramba.cli import main
+
+    ws, _ep = falkordb_workspace
+    proj = ws.root / "proj"
+    proj.mkdir()
+    # anchors reused at every level ("billion laughs"): 2**40 paths through 41 nodes
+    levels = ["blk0: &blk0 {type: AttentionLayer}"] + [f"blk{i}: &blk{i} [*blk{i - 1}, *blk{i - 1}]"
+                                                       for i in range(1, 41)]
+    (proj / "laughs.yml").write_text("\n".join(levels) + "\ntargets: [*blk40]\n")
+    monkeypatch.chdir(ws.root)
+    monkeypatch.setenv("CARAMBA_WORKSPACE", str(ws.root))
+    assert main(["codegraph", "sync", "proj"]) == 0  # was: an exponential walk (hours, then memory)
+    capsys.readouterr()
+    assert main(["codegraph", "layer-usage", "AttentionLayer", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == [{"manifest": "laughs.yml", "name": "laughs.yml", "line": 1}]
