@@ -8,6 +8,8 @@
   to be a bare ``{"detail": [...]}``.
 * The catalog finds a component whatever its case and suggests the closest names for a
   typo (MCP ``layer_catalog`` and ``GET /api/catalog`` alike).
+* A failed run's ``message`` starts with the run's own error and fix (it started with the
+  command line, the error buried in the log tail).
 * ``search_files`` names the files it skipped for size (a silent skip read as "not found").
 * MCP prompts with a missing/unknown argument are INVALID_PARAMS naming the arguments.
 * ``caramba serve`` / ``mcp serve --http`` / ``a2a serve`` on a busy or impossible port:
@@ -142,3 +144,21 @@ def test_servers_refuse_a_busy_or_impossible_port_before_announcing(tmp_path) ->
     done = caramba(tmp_path, "serve", "--port", "99999", timeout=120)
     assert done.returncode == 2 and "port 99999 is out of range" in done.stderr and "Traceback" not in done.stderr
     assert not (tmp_path / "runs").exists()  # a2a serve wrote no transcript for a server that never ran
+
+
+@pytest.mark.skipif(not NO_CUDA, reason="needs a host without CUDA for the run to fail")
+def test_a_failed_run_says_why_first(client) -> None:
+    import time
+
+    r = client.post("/api/runs", json={"path": "preset:mlp_classifier",
+                                       "overrides": ["targets[0].runs[0].train.device=cuda"]}, headers=AUTH)
+    assert r.status_code == 201, r.text
+    job = r.json()["job_id"]
+    deadline = time.monotonic() + 120
+    while (st := client.get(f"/api/runs/{job}", headers=AUTH).json())["state"] in ("starting", "running"):
+        assert time.monotonic() < deadline, st
+        time.sleep(0.3)
+    assert st["state"] == "failed", st
+    # the run's own error and its fix lead the message (it began with the command line)
+    assert st["message"].startswith("device 'cuda' requested but CUDA is not available on this machine\n  fix: "), st
+    assert "\n\nlast output of the run:\n$ " in st["message"]

@@ -47,7 +47,7 @@ from caramba.tools.job_store import (
     ACTIVE_STATES, JobError, JobKind, JobRecord, JobStore, check_job_id, new_job_id, pid_alive,
     process_start_time,
 )
-from caramba.tools.run_files import TERMINAL_RUN_STATES, find_run_dir, has_checkpoint, read_json
+from caramba.tools.run_files import TERMINAL_RUN_STATES, find_run_dir, has_checkpoint, read_json, read_progress
 from caramba.workspace import Workspace
 
 DEFAULT_MAX_RUNNING = 4
@@ -234,17 +234,28 @@ class JobManager:
         if run_state in TERMINAL_RUN_STATES:
             out["state"] = run_state
             if run_state == "failed":
-                out["message"] = self._log_tail(rec)
+                out["message"] = self._failure(rec, run_dir)
         elif rec.cancel_requested:
             out["state"] = "cancelled"
         elif code is not None and code > 0:
             out["state"] = "failed"
-            out["message"] = self._log_tail(rec)
+            out["message"] = self._failure(rec, run_dir)
         else:  # killed by a signal, or not our child (we cannot know its exit code)
             out["state"] = "interrupted"
             out["message"] = ("the run's process ended without finishing (killed, or the machine "
                               "restarted); resume_run continues it from its last checkpoint")
         return out
+
+    def _failure(self, rec: JobRecord, run_dir: Path | None) -> str:
+        """Why a run failed: its own ``error`` event — or, when it failed before writing one,
+        the CLI's closing ``error: <message>\n  fix: <fix>`` — first, then the tail of its
+        output (the log lives in the private ``.caramba/`` folder clients cannot read)."""
+        error = read_progress(run_dir).error if run_dir is not None else None
+        tail = self._log_tail(rec)
+        if error is None:
+            at = ("\n" + tail).rfind("\nerror: ")
+            error = tail[at + len("error: "):].strip() if at >= 0 else None
+        return f"{error}\n\nlast output of the run:\n{tail}" if error else tail
 
     def _log_tail(self, rec: JobRecord, limit: int = 2000) -> str:
         path = self.workspace.root / rec.log
