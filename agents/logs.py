@@ -34,9 +34,14 @@ class OneLineFormatter(logging.Formatter):
 def plain_library_logs(level: int = logging.WARNING) -> None:
     """Install the one-line stderr handler on the root logger (once; only when nothing
     else configured logging first, e.g. a test or an embedding application)."""
+    import warnings
+
     import litellm
 
     litellm.suppress_debug_info = True  # no "Give Feedback / Get Help" banners on stdout
+    # ADK's "[EXPERIMENTAL]" notices, repeated with source lines for every class it builds
+    # (A2A, credential service): caramba pins google-adk and a2a-sdk in pyproject.toml.
+    warnings.filterwarnings("ignore", message=r"\[EXPERIMENTAL\] ", category=UserWarning)
     root = logging.getLogger()
     if root.handlers:
         return

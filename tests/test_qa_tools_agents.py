@@ -85,6 +85,9 @@ def test_chat_prints_each_reply_once(tmp_path: Path, scripted_llm: ScriptedLLM) 
     finally:
         stop_process(proc)
     assert chat.returncode == 0, chat.stderr
+    served = err.read_text()
+    assert "caramba a2a: serving" in served and "[EXPERIMENTAL]" not in served, served   # ADK's notices
+    assert "Traceback" not in served, served
     out = chat.stdout
     assert out.count("FINAL: mlp_classifier is the smallest preset.") == 1, out
     assert "[TASK_STATE_COMPLETED]> FINAL: mlp_classifier is the smallest preset." in out
