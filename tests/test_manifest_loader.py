@@ -195,3 +195,19 @@ def test_text_source_anchors_includes(tmp_path: Path) -> None:
     text = mutate(GOOD, "notes: a tiny language model", "notes: !include note.yml")
     m = load_manifest(tmp_path / "virtual.yml", text=text)
     assert m.notes == "a fragment note" and m.source_file == str(tmp_path / "virtual.yml")
+
+
+def test_alias_bomb_is_a_located_error_not_a_hang(tmp_path: Path) -> None:
+    """Aliases of aliases double at each level (a 'billion laughs' file): 2^29 values here.
+    The loader stops expanding at MAX_VALUES and says why, in seconds."""
+    from caramba.engine.manifest.yaml_loader import MAX_VALUES
+
+    levels = ["blk0: &blk0 {type: AttentionLayer}"] + [f"blk{i}: &blk{i} [*blk{i - 1}, *blk{i - 1}]"
+                                                      for i in range(1, 30)]
+    path = tmp_path / "bomb.yml"
+    path.write_text("x-defs:\n" + "\n".join("  " + x for x in levels) + "\nversion: 2\ntargets: [*blk29]\n")
+    with pytest.raises(ManifestError) as err:
+        load_manifest(path)
+    text = str(err.value)
+    assert f"expands to more than {MAX_VALUES:,} values through YAML aliases" in text
+    assert "bomb.yml:2:" in text and "reference each anchor a bounded number of times" in text

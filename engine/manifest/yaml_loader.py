@@ -35,6 +35,10 @@ _TIMESTAMP = "tag:yaml.org,2002:timestamp"
 INCLUDE_TAG = "!include"
 
 
+#: values one file may expand to (aliases included); real manifests have a few thousand.
+MAX_VALUES = 200_000
+
+
 class _Loader(yaml.SafeLoader):
     """A ``SafeLoader`` that also records which nodes carry an anchor (``&name``)."""
 
@@ -107,6 +111,7 @@ class NodeWalker:
         self.issues = issues
         self.include = include
         self._active: set[int] = set()
+        self._walked = 0  # values produced, counting every alias expansion (see MAX_VALUES)
 
     def origin(self, node: yaml.Node, source_path: YPath) -> Origin:
         mark = node.start_mark
@@ -122,6 +127,13 @@ class NodeWalker:
         """The plain value of ``node``; ``data_path`` is where it lands in the document."""
         if node.tag == INCLUDE_TAG:
             return self.include(node, data_path, source_path, self)
+        self._walked += 1
+        if self._walked > MAX_VALUES:  # an alias-of-alias bomb: stop expanding, report once
+            if self._walked == MAX_VALUES + 1:
+                self.problem(node, source_path, f"the file expands to more than {MAX_VALUES:,} values through "
+                             "YAML aliases (aliases of aliases grow exponentially)",
+                             "reference each anchor a bounded number of times, or split the manifest with !include")
+            return None
         if id(node) in self._active:
             self.problem(node, source_path, "recursive YAML alias: this anchor contains itself",
                          "an anchor may not be referenced inside its own value")
