@@ -78,6 +78,9 @@ def run_target(manifest: Any, target: str | None = None, run_id: str | None = No
     from caramba.engine.train.target import _manifest_dir
 
     check_start_weights(manifest, tgt, folder, workspace_root=ws.root, manifest_dir=_manifest_dir(manifest))
+    from caramba.engine.data.preflight import check_data_files
+
+    check_data_files(manifest, tgt, ws, _manifest_dir(manifest))  # a missing input file: located, no run dir
     parallel = open_parallel(tgt, device=device)  # a process group when the runs set train.distributed
     try:
         return _run_target(manifest, tgt, ws, folder, parallel, log_opts, run_id=run_id, resume=resume,
