@@ -27,7 +27,7 @@ def loss_curve(rows: list[dict[str, Any]], out: Path, *, title: str, with_accura
                 if xy:
                     xs, ys = zip(*xy)
                     ax.plot(xs, ys, style, color=color, marker="o" if split == "val" else None,
-                            markersize=3, label=f"{run} {split}")
+                            markersize=3, label=_label(run, split, len(runs)))
     for ax, key in zip(axes[0], ("loss", "accuracy")[:panels]):
         ax.set_xlabel("step")
         ax.set_ylabel("loss (nats)" if key == "loss" else "accuracy")
@@ -40,3 +40,8 @@ def loss_curve(rows: list[dict[str, Any]], out: Path, *, title: str, with_accura
     fig.savefig(tmp, dpi=120)
     plt.close(fig)
     tmp.replace(out)
+
+
+def _label(run: str, split: str, n_runs: int) -> str:
+    """Legend text: the split alone for a single run (no "train train"), else "run: split"."""
+    return split if n_runs == 1 else f"{run}: {split}"
