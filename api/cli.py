@@ -40,7 +40,7 @@ def register(app: typer.Typer) -> None:
         """Serve the REST API (OpenAPI at /docs) and the live run dashboard."""
         from caramba.api.app import ApiOptions, create_app
         from caramba.api.security import API_TOKEN_ENV, api_token
-        from caramba.tools.auth import AuthError, check_bind, is_loopback
+        from caramba.tools.auth import check_bind
         from caramba.tools.transports import listen_socket, run_uvicorn
         from caramba.workspace import Workspace
 
@@ -49,12 +49,7 @@ def register(app: typer.Typer) -> None:
         bind = host or cfg.host
         bind_port = port or cfg.port or DEFAULT_PORT
         token = None if no_auth else api_token(ws)
-        if token is None:
-            check_bind(bind, None)
-        elif token.source in ("generated", "file") and not is_loopback(bind):
-            raise AuthError(f"refusing to serve on {bind} with a freshly generated token",
-                            fix=f"set {API_TOKEN_ENV} or api.token in caramba.yml (a secret you manage), "
-                                "or bind 127.0.0.1")
+        check_bind(bind, token, env_var=API_TOKEN_ENV, key="api.token")
         app = create_app(ApiOptions(workspace=ws.root, token=None if token is None else token.value,
                                     allow_python_impl=allow_python_impl, max_jobs=max_jobs,
                                     allowed_origins=tuple(allow_origin or ()), max_body_bytes=max_body))

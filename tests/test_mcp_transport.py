@@ -107,6 +107,12 @@ def test_non_local_bind_without_token_is_refused(tmp_path):
     assert proc.returncode == 2
     assert "without a bearer token" in proc.stderr and "Traceback" not in proc.stderr
     assert proc.stdout == ""
+    # the generated workspace token is for local clients: a non-loopback bind needs a managed one
+    env = {k: v for k, v in server_env().items() if k != "CARAMBA_MCP_TOKEN"}
+    proc = subprocess.run([sys.executable, "-m", "caramba", "mcp", "serve", "--http", "--host", "0.0.0.0",
+                           "--port", "1", "--workspace", str(ws)], capture_output=True, text=True, env=env, timeout=60)
+    assert proc.returncode == 2 and "with the token caramba generated" in proc.stderr, proc.stderr
+    assert "CARAMBA_MCP_TOKEN or mcp.token" in proc.stderr and "Traceback" not in proc.stderr
     proc = subprocess.run([sys.executable, "-m", "caramba", "mcp", "serve", "--workspace", str(ws)],
                           capture_output=True, text=True, env=server_env(), timeout=60)
     assert proc.returncode == 2 and "--stdio or --http" in proc.stderr and "Traceback" not in proc.stderr

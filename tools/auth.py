@@ -7,7 +7,8 @@ Token, in order of precedence:
 3. ``<workspace>/.caramba/mcp_token`` (mode 0600), generated on the first HTTP start.
 
 A freshly generated token is printed once (on stderr, by the CLI, not through logging)
-so the user can paste it into the client; it is never logged afterwards.
+so the user can paste it into the client; it is never logged afterwards. It serves loopback
+binds only: :func:`check_bind` refuses a non-loopback address unless the token is 1 or 2.
 
 ``BearerAndOriginMiddleware`` wraps the SDK's Starlette app. Every HTTP request must carry
 ``Authorization: Bearer <token>`` (constant-time compared; 401 otherwise) and, when it has
@@ -80,13 +81,22 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def check_bind(host: str, token: Token | None) -> None:
-    """Refuse to listen beyond this machine without a token the operator chose."""
+def check_bind(host: str, token: Token | None, *, env_var: str = TOKEN_ENV, key: str = "mcp.token") -> None:
+    """Refuse to listen beyond this machine without a token the operator chose.
+
+    A loopback bind may use any token (or none, with ``--no-auth``). Any other address needs a
+    token set in ``env_var`` or ``key`` in ``caramba.yml``. The token file caramba generates in
+    the workspace is a convenience for local clients, not a secret meant for a network. MCP and
+    the REST API apply the same rule.
+    """
     if is_loopback(host):
         return
+    fix = f"set {env_var} or {key} in caramba.yml (a secret you manage), or bind 127.0.0.1"
     if token is None:
-        raise AuthError(f"refusing to serve on {host} (not a loopback address) without a bearer token",
-                        fix=f"set {TOKEN_ENV} or mcp.token in caramba.yml, or bind 127.0.0.1")
+        raise AuthError(f"refusing to serve on {host} (not a loopback address) without a bearer token", fix=fix)
+    if token.source in ("generated", "file"):
+        raise AuthError(f"refusing to serve on {host} (not a loopback address) with the token caramba generated "
+                        "in the workspace", fix=fix)
 
 
 def origin_allowed(origin: str, extra: tuple[str, ...] = ()) -> bool:
