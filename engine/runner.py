@@ -74,13 +74,13 @@ def run_target(manifest: Any, target: str | None = None, run_id: str | None = No
     check_wandb(log_opts)
     ws = workspace or Workspace()
     folder = target_dir(ws.runs_dir, manifest.name, tgt.name)
+    from caramba.engine.data.preflight import check_data_files
     from caramba.engine.train.init_weights import check_start_weights
     from caramba.engine.train.target import _manifest_dir
 
-    check_start_weights(manifest, tgt, folder, workspace_root=ws.root, manifest_dir=_manifest_dir(manifest))
-    from caramba.engine.data.preflight import check_data_files
-
-    check_data_files(manifest, tgt, ws, _manifest_dir(manifest))  # a missing input file: located, no run dir
+    manifest_dir = _manifest_dir(manifest)  # start weights and input files: located errors, no run dir
+    check_start_weights(manifest, tgt, folder, workspace_root=ws.root, manifest_dir=manifest_dir)
+    check_data_files(manifest, tgt, ws, manifest_dir)
     parallel = open_parallel(tgt, device=device)  # a process group when the runs set train.distributed
     try:
         return _run_target(manifest, tgt, ws, folder, parallel, log_opts, run_id=run_id, resume=resume,

@@ -19,6 +19,9 @@ from pydantic import AliasChoices, Field, ValidationInfo, field_validator, model
 
 from caramba.engine.manifest.schema_base import Float, Int, Fraction, NonNegInt, PositiveInt, StrictModel, problem
 
+#: ``torch.compile`` modes ("default" = Inductor's default, passed as ``mode=None``).
+CompileMode = Literal["default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs"]
+
 _DEVICE = r"^(auto|cpu|mps|meta|cuda(:\d+)?)$"
 #: the most data-loading workers a run may ask for on this machine
 MAX_WORKERS = (os.cpu_count() or 1) * 4
@@ -69,7 +72,7 @@ class TrainConfig(StrictModel):
     use_amp: bool = Field(False, description="autocast mixed precision (CUDA only)")
     amp_dtype: Literal["float16", "bfloat16"] = Field("bfloat16", description="autocast dtype")
     compile_model: bool = Field(False, description="torch.compile the model before training")
-    compile_mode: Literal["default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs"] = Field(
+    compile_mode: CompileMode = Field(
         "default", description="torch.compile mode; reduce-overhead replays each step as a CUDA graph "
                                "(removes per-op launch cost when a small model leaves the GPU idle)")
     activation_checkpointing: bool = Field(False, description="recompute block activations in backward")

@@ -30,13 +30,10 @@ from typing import Any
 from caramba.engine.manifest.source import IssueCollector, YPath, did_you_mean, format_path
 from caramba.engine.registry import Registry, UnknownComponent
 
-#: manifest key → (registry module, registry name); see docs/internals.md "Registries".
-COMPONENT_REGISTRIES: dict[str, tuple[str, str]] = {
-    "task": ("caramba.engine.train.registry", "TASKS"),
-    "data": ("caramba.engine.data.registry", "DATASETS"),
-    "system": ("caramba.engine.systems.registry", "SYSTEMS"),
-    "objective": ("caramba.engine.train.registry", "OBJECTIVES"),
-    "trainer": ("caramba.engine.train.registry", "TRAINERS"),
+#: a target's component key → its registry family in :data:`caramba.engine.catalog.FAMILIES`
+#: (docs/internals.md "Registries").
+COMPONENT_REGISTRIES: dict[str, str] = {
+    "task": "tasks", "data": "datasets", "system": "systems", "objective": "objectives", "trainer": "trainers",
 }
 
 _PYTHON_IMPL = re.compile(r"^python:([A-Za-z_][\w.]*):([A-Za-z_][\w.]*)$")
@@ -45,8 +42,9 @@ _ALLOW_FIX = ("if you trust this code, set 'defaults.runtime.allow_python_impl: 
 
 
 def registry_for(key: str) -> Registry[Any]:
-    module, name = COMPONENT_REGISTRIES[key]
-    return getattr(importlib.import_module(module), name)
+    from caramba.engine.catalog import registry
+
+    return registry(COMPONENT_REGISTRIES[key])
 
 
 def _takes_allow(check_config: Any) -> bool:

@@ -16,6 +16,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from caramba.engine.errors import CarambaError, NotImplementedYet, first_error
+from caramba.engine.manifest.schema_train import CompileMode
 
 #: accepted by the schema, implemented by later work: a run that sets them (to anything
 #: but the schema's default) stops here with NotImplementedYet.
@@ -54,7 +55,7 @@ class TrainOptions(BaseModel):
     use_amp: bool = False
     amp_dtype: Literal["bfloat16", "float16"] = "bfloat16"
     compile_model: bool = False
-    compile_mode: Literal["default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs"] = "default"
+    compile_mode: CompileMode = "default"
     num_workers: int = Field(0, ge=0, description="data-loading worker processes (caramba.engine.data.workers)")
     pin_memory: bool = Field(False, description="pin host batches (CUDA devices only; elsewhere nothing to pin)")
     prefetch_factor: int = Field(2, ge=1, description="batches each worker reads ahead")

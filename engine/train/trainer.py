@@ -87,9 +87,7 @@ def _floats(metrics: dict[str, torch.Tensor], weight: float = 1.0) -> dict[str, 
     return {k: float(v) * weight for k, v in metrics.items()}
 
 
-#: ``train.compile_mode`` → ``torch.compile(mode=...)`` (None = Inductor's default).
-_COMPILE_MODES = {"default": None, "reduce-overhead": "reduce-overhead", "max-autotune": "max-autotune",
-                  "max-autotune-no-cudagraphs": "max-autotune-no-cudagraphs"}
+#: the ``train.compile_mode`` values under which the compiled model replays CUDA graphs.
 _GRAPH_MODES = ("reduce-overhead", "max-autotune")
 
 
@@ -133,7 +131,8 @@ class StandardTrainer(Component):
         par = job.parallel
         system = job.system.to(device=job.device, dtype=prec.param_dtype)
         wrapped = wrap_model(system, par, opts, job.device)
-        model = torch.compile(wrapped, mode=_COMPILE_MODES[opts.compile_mode]) if opts.compile_model else wrapped
+        mode = None if opts.compile_mode == "default" else opts.compile_mode  # None: Inductor's default
+        model = torch.compile(wrapped, mode=mode) if opts.compile_model else wrapped
         optimizer = make_parallel_optimizer(system, par, opts)
         scheduler = make_scheduler(optimizer, job.steps, opts)
         scaler = torch.amp.GradScaler("cuda", enabled=prec.use_scaler)
