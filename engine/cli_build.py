@@ -18,7 +18,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-PRESETS_DIR = Path(__file__).resolve().parent.parent / "manifests"
+from caramba.engine.manifest.document import SHIPPED_MANIFESTS
 
 
 def register(app: typer.Typer) -> None:
@@ -56,18 +56,18 @@ def register(app: typer.Typer) -> None:
         as_json: Annotated[bool, typer.Option("--json", help="print JSON instead of a table")] = False,
     ) -> None:
         """List the shipped manifests (manifests/*.yml) with their name and notes."""
-        rows = list_presets(PRESETS_DIR)
+        rows = list_presets(SHIPPED_MANIFESTS)
         if as_json:
             typer.echo(json.dumps(rows, indent=2))
             return
-        table = Table(title=f"presets in {PRESETS_DIR}")
+        table = Table(title=f"presets in {SHIPPED_MANIFESTS}")
         for col in ("file", "name", "notes"):
             table.add_column(col, overflow="fold")
         for r in rows:
             table.add_row(r["file"], r["name"] or "-", r["notes"] or r.get("error") or "")
         Console(width=max(Console().width, 120)).print(table)
         if not rows:
-            typer.echo(f"no presets found in {PRESETS_DIR}")
+            typer.echo(f"no presets found in {SHIPPED_MANIFESTS}")
 
 
 def _print_component(console: Console, info: dict[str, Any]) -> None:

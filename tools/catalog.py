@@ -17,9 +17,9 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from caramba.engine.errors import CarambaError
+from caramba.engine.manifest.document import SHIPPED_MANIFESTS
 from caramba.workspace import Workspace
 
-SHIPPED_MANIFESTS = Path(__file__).resolve().parent.parent / "manifests"
 
 Family = Literal["layers", "topologies", "models", "embedders", "initializers", "systems",
                  "datasets", "objectives", "trainers", "tasks", "sections"]

@@ -30,12 +30,15 @@ from caramba.engine.manifest.source import IssueCollector, Origin, SourceMap
 from caramba.engine.manifest.yaml_loader import NodeWalker, compose_text
 
 
+#: the presets that ship with caramba (``caramba presets``, MCP ``list_presets``).
+SHIPPED_MANIFESTS = Path(__file__).resolve().parents[2] / "manifests"
+
+
 def _missing_fix(source: str) -> str:
     """How to name a manifest that was not found: the shipped preset's path when ``source``
     names one (``standard_transformer``, ``preset:vit``, ``manifests/vit.yml`` outside the repo)."""
-    shipped = Path(__file__).resolve().parents[2] / "manifests"
     stem = Path(source.removeprefix("preset:")).stem
-    preset = shipped / f"{stem}.yml"
+    preset = SHIPPED_MANIFESTS / f"{stem}.yml"
     if stem and preset.is_file():
         return f"'{stem}' is a shipped preset: give its path, {preset} ('caramba presets' lists them)"
     return "check the path (relative paths start from the current folder)"
