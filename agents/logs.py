@@ -36,9 +36,8 @@ def plain_library_logs(level: int = logging.WARNING) -> None:
     else configured logging first, e.g. a test or an embedding application)."""
     import warnings
 
-    import litellm
-
-    litellm.suppress_debug_info = True  # no "Give Feedback / Get Help" banners on stdout
+    # (LiteLLM's "Give Feedback / Get Help" banners are switched off where every model is
+    # resolved: caramba.llm.settings.resolve_model.)
     # ADK's "[EXPERIMENTAL]" notices, repeated with source lines for every class it builds
     # (A2A, credential service): caramba pins google-adk and a2a-sdk in pyproject.toml.
     warnings.filterwarnings("ignore", message=r"\[EXPERIMENTAL\] ", category=UserWarning)
